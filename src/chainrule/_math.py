@@ -1,0 +1,129 @@
+"""The two array namespaces every elementwise rule is written against.
+
+An op's forward and partials are written once as ``rule(xp, ...)``; ``xp`` is
+:data:`SCALAR` for :class:`~chainrule.Value` (Python floats) and :data:`ARRAY` for
+:class:`~chainrule.Tensor` (numpy arrays). Both namespaces offer the same names
+with the same meaning, including numpy's behaviour outside a function's domain
+(``log(-1)`` is NaN, ``log(0)`` is −inf) instead of Python's ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+_NAN = float("nan")
+_INF = float("inf")
+
+
+class _ScalarMath:
+    """Python-float versions of the numpy functions the op rules use."""
+
+    pi = math.pi
+
+    @staticmethod
+    def exp(x: float) -> float:
+        try:
+            return math.exp(x)
+        except OverflowError:
+            return _INF
+
+    @staticmethod
+    def log(x: float) -> float:
+        if x > 0.0:
+            return math.log(x)
+        return -_INF if x == 0.0 else _NAN
+
+    @staticmethod
+    def sqrt(x: float) -> float:
+        return math.sqrt(x) if x >= 0.0 else _NAN
+
+    @staticmethod
+    def sin(x: float) -> float:
+        return math.sin(x) if math.isfinite(x) else _NAN
+
+    @staticmethod
+    def cos(x: float) -> float:
+        return math.cos(x) if math.isfinite(x) else _NAN
+
+    @staticmethod
+    def tan(x: float) -> float:
+        return math.tan(x) if math.isfinite(x) else _NAN
+
+    tanh = staticmethod(math.tanh)
+
+    @staticmethod
+    def abs(x: float) -> float:
+        return -x if x < 0.0 else x
+
+    @staticmethod
+    def sign(x: float) -> float:
+        return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
+
+    @staticmethod
+    def power(x: float, p: float) -> float:
+        try:
+            result = x**p
+        except ZeroDivisionError:
+            return _INF
+        except OverflowError:
+            return _INF
+        if isinstance(result, complex):  # negative base, fractional exponent
+            return _NAN
+        return float(result)
+
+    @staticmethod
+    def where(condition: Any, x: Any, y: Any) -> Any:
+        return x if condition else y
+
+    @staticmethod
+    def sigmoid(x: float) -> float:
+        # Written per sign so exp never overflows and small results keep their digits.
+        if x >= 0.0:
+            return 1.0 / (1.0 + math.exp(-x))
+        e = _ScalarMath.exp(x)
+        return e / (1.0 + e)
+
+    @staticmethod
+    def maximum(x: float, y: float) -> float:
+        return x if x >= y else y
+
+    @staticmethod
+    def logical_not(x: Any) -> bool:
+        return not x
+
+
+class _ArrayMath:
+    """numpy, plus the few functions numpy does not have under the same name."""
+
+    pi = np.pi
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    sqrt = staticmethod(np.sqrt)
+    sin = staticmethod(np.sin)
+    cos = staticmethod(np.cos)
+    tan = staticmethod(np.tan)
+    tanh = staticmethod(np.tanh)
+    abs = staticmethod(np.abs)
+    sign = staticmethod(np.sign)
+    power = staticmethod(np.power)
+    where = staticmethod(np.where)
+    maximum = staticmethod(np.maximum)
+    logical_not = staticmethod(np.logical_not)
+
+    @staticmethod
+    def sigmoid(x: np.ndarray) -> np.ndarray:
+        # σ(x) = ½(1 + tanh(x/2)): one ufunc, no overflow for any x. Accurate to
+        # the last bits except where σ is below ~1e-16, where it returns 0.
+        out = np.tanh(np.multiply(x, 0.5))
+        if out.ndim == 0:  # numpy returns scalars, not arrays, for 0-d input
+            return np.asarray(0.5 * (1.0 + out))
+        out += 1.0
+        out *= 0.5
+        return out
+
+
+SCALAR = _ScalarMath()
+ARRAY = _ArrayMath()

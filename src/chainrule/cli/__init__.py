@@ -1,0 +1,1 @@
+"""chainrule's command line: ``chainrule COMMAND ...`` (see :mod:`chainrule.cli.main`)."""

@@ -1,0 +1,23 @@
+"""The exceptions chainrule raises, in one place so users can catch them by name."""
+
+from __future__ import annotations
+
+
+class ChainruleError(Exception):
+    """Base class of every error chainrule raises on purpose."""
+
+
+class ShapeError(ChainruleError, ValueError):
+    """An op got operands whose shapes do not fit; the message names the op and shapes."""
+
+
+class AnomalyError(ChainruleError, FloatingPointError):
+    """Under ``detect_anomaly()``, an op produced NaN or Inf in the forward or backward pass."""
+
+
+class GradcheckError(ChainruleError, AssertionError):
+    """Backprop disagreed with finite differences; ``report`` says where and by how much."""
+
+    def __init__(self, report: str) -> None:
+        super().__init__(report)
+        self.report = report

@@ -1,0 +1,112 @@
+"""The graph core: nodes, an iterative topological order, and the backward walk.
+
+Nothing here knows any particular op. A node's op (see :mod:`chainrule.ops`) is
+asked for the adjoint contributions to the node's parents; this module only
+decides the order in which to ask and where the adjoints go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .ops import Op
+
+
+class GradMode:
+    """Process-wide switches read on every op: recording on/off, anomaly detection."""
+
+    enabled: bool = True
+    detect_anomaly: bool = False
+
+
+class Node:
+    """One value in a computation graph.
+
+    ``data`` is the value, ``grad`` the adjoint ∂output/∂node after backward,
+    ``parents`` the inputs of the op that made it, ``op`` that op (``None`` for a
+    leaf) and ``params`` the op's non-differentiable arguments (an exponent, an axis).
+    """
+
+    __slots__ = ("__weakref__", "data", "grad", "label", "op", "params", "parents")
+
+    # Whether backward stores the adjoint of an interior node in ``grad``.
+    _retains_grad_default: bool = True
+
+    data: Any
+    grad: Any
+    parents: tuple[Node, ...]
+    op: Op | None
+    params: dict[str, Any]
+    label: str | None
+
+    # The array namespace the op rules get for this kind of node (see chainrule._math).
+    _xp: Any
+
+    def _needs_grad(self) -> bool:
+        return True
+
+    def _fit_adjoint(self, contribution: Any, parent: Node) -> Any:
+        """Shape an adjoint contribution for ``parent`` (undo broadcasting, keep dtype)."""
+        return contribution
+
+    def _copy_adjoint(self, adjoint: Any) -> Any:
+        return adjoint
+
+    def _retains_grad(self) -> bool:
+        return self._retains_grad_default
+
+    def _accumulate_leaf_grad(self, adjoint: Any) -> None:
+        self.grad = adjoint if self.grad is None else self.grad + adjoint
+
+
+def topological_order(root: Node) -> list[Node]:
+    """Every node that ``root`` depends on through differentiable paths, parents first.
+
+    Iterative (an explicit stack), so a chain of any length works.
+    """
+    order: list[Node] = []
+    visited: set[int] = set()
+    # Each stack entry is (node, iterator over its parents not yet explored).
+    stack: list[tuple[Node, Iterator[Node]]] = [(root, iter(root.parents))]
+    visited.add(id(root))
+    while stack:
+        node, pending = stack[-1]
+        for parent in pending:
+            if id(parent) not in visited and parent._needs_grad():
+                visited.add(id(parent))
+                stack.append((parent, iter(parent.parents)))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    return order
+
+
+def backward(root: Node, seed: Any, retain_all: bool = False) -> None:
+    """Propagate ``seed`` = ∂output/∂root back to every node ``root`` depends on.
+
+    Leaf gradients accumulate across calls (as in PyTorch); interior adjoints live
+    in a dict for this call only, so an earlier call never leaks into a later one.
+    Interior nodes get ``grad`` set (not accumulated) when they retain it.
+    """
+    order = topological_order(root)
+    adjoints: dict[int, Any] = {id(root): seed}
+    for node in reversed(order):
+        adjoint = adjoints.pop(id(node), None)
+        if adjoint is None:
+            continue
+        op = node.op
+        if op is None:
+            node._accumulate_leaf_grad(adjoint)
+            continue
+        if retain_all or node._retains_grad():
+            node.grad = adjoint
+        # apply the chain rule: each parent receives adjoint · ∂node/∂parent
+        for parent, contribution in zip(node.parents, op.vjp(node, adjoint)):
+            if contribution is None:
+                continue
+            key = id(parent)
+            previous = adjoints.get(key)
+            adjoints[key] = contribution if previous is None else previous + contribution
