@@ -19,7 +19,7 @@ from .functional import enable_grad as enable_grad
 from .functional import grad as grad
 from .functional import no_grad as no_grad
 from .functional import value_and_grad as value_and_grad
-from .functions import abs as abs  # noqa: A004
+from .functions import abs as abs
 from .functions import cos as cos
 from .functions import exp as exp
 from .functions import log as log
@@ -34,7 +34,7 @@ from .functions import sin as sin
 from .functions import softmax as softmax
 from .functions import softplus as softplus
 from .functions import sqrt as sqrt
-from .functions import sum as sum  # noqa: A004
+from .functions import sum as sum
 from .functions import tan as tan
 from .functions import tanh as tanh
 from .functions import where as where

@@ -19,9 +19,7 @@ def unbroadcast(adjoint: Any, shape: tuple[int, ...]) -> np.ndarray:
     extra = adjoint.ndim - len(shape)
     if extra > 0:
         adjoint = adjoint.sum(axis=tuple(range(extra)))
-    stretched = tuple(
-        axis for axis, n in enumerate(shape) if n == 1 and adjoint.shape[axis] != 1
-    )
+    stretched = tuple(axis for axis, n in enumerate(shape) if n == 1 and adjoint.shape[axis] != 1)
     if stretched:
         adjoint = adjoint.sum(axis=stretched, keepdims=True)
     if adjoint.shape != shape:

@@ -1,4 +1,4 @@
-"""Gradient transforms and switches: ``grad``, ``value_and_grad``, ``no_grad``, ``detect_anomaly``."""
+"""Gradient transforms and switches: grad, value_and_grad, no_grad, detect_anomaly."""
 
 from __future__ import annotations
 
@@ -41,12 +41,14 @@ def detect_anomaly() -> Iterator[None]:
     """Within this block, the first op whose forward or backward produces NaN or Inf
     raises :class:`chainrule.AnomalyError` naming the op and its inputs' shapes.
 
-    It checks every op's output, so it slows things down: use it to debug.
+    It checks every op's output, so it slows things down: use it to debug. Inside
+    the block numpy's floating-point warnings are silenced: the error replaces them.
     """
     previous = GradMode.detect_anomaly
     GradMode.detect_anomaly = True
     try:
-        yield
+        with np.errstate(all="ignore"):
+            yield
     finally:
         GradMode.detect_anomaly = previous
 

@@ -21,8 +21,25 @@ from .tensor import Tensor, _as_float_array, tensor
 from .value import Value
 
 __all__ = [
-    "abs", "cos", "exp", "log", "log_softmax", "logsumexp", "matmul", "maximum", "mean",
-    "relu", "sigmoid", "sin", "softmax", "softplus", "sqrt", "sum", "tan", "tanh", "where",
+    "abs",
+    "cos",
+    "exp",
+    "log",
+    "log_softmax",
+    "logsumexp",
+    "matmul",
+    "maximum",
+    "mean",
+    "relu",
+    "sigmoid",
+    "sin",
+    "softmax",
+    "softplus",
+    "sqrt",
+    "sum",
+    "tan",
+    "tanh",
+    "where",
 ]
 
 
@@ -36,8 +53,7 @@ def _unary(op: Op, x: Any) -> Any:
     if isinstance(x, (np.ndarray, list, tuple)):
         return op.forward(ARRAY, _as_float_array(x))
     raise TypeError(
-        f"chainrule.{op.name} takes a Value, a Tensor, a number or an array, "
-        f"not {type(x).__name__}"
+        f"chainrule.{op.name} takes a Value, a Tensor, a number or an array, not {type(x).__name__}"
     )
 
 
@@ -86,7 +102,7 @@ def relu(x: Any) -> Any:
     return _unary(ops.RELU, x)
 
 
-def abs(x: Any) -> Any:  # noqa: A001 (numpy's name)
+def abs(x: Any) -> Any:
     """|x|, elementwise."""
     return _unary(ops.ABS, x)
 
@@ -126,7 +142,7 @@ def matmul(a: Any, b: Any) -> Tensor:
     return _as_tensor(a) @ b
 
 
-def sum(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+def sum(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
     """Sum over ``axis`` (all axes by default)."""
     return _as_tensor(x).sum(axis, keepdims)
 

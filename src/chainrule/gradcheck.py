@@ -64,7 +64,9 @@ def gradcheck(
     projection: list[np.ndarray | None] = [None]
 
     def scalar_output(arrays: list[np.ndarray]) -> tuple[Any, list[Any]]:
-        leaves = [_make_leaf(kind, array, label) for kind, array, label in zip(kinds, arrays, labels)]
+        leaves = [
+            _make_leaf(kind, array, label) for kind, array, label in zip(kinds, arrays, labels)
+        ]
         out = f(*leaves)
         if isinstance(out, Value):
             return out, leaves
@@ -108,7 +110,8 @@ def _compare(
 ) -> GradcheckResult:
     max_abs = 0.0
     max_rel = 0.0
-    worst = (0, (), -np.inf)  # (input, index, error / allowed)
+    # (input, index, error / allowed) of the element furthest outside its tolerance
+    worst: tuple[int, tuple[int, ...], float] = (0, (), -np.inf)
     for i, (a, n) in enumerate(zip(analytic, numeric)):
         if a.size == 0:
             continue
@@ -120,33 +123,30 @@ def _compare(
         ratio = error / allowed
         flat = int(np.argmax(ratio))
         if ratio.flat[flat] > worst[2]:
-            worst = (i, np.unravel_index(flat, a.shape) if a.ndim else (), float(ratio.flat[flat]))
+            index = tuple(int(k) for k in np.unravel_index(flat, a.shape)) if a.ndim else ()
+            worst = (i, index, float(ratio.flat[flat]))
     ok = worst[2] <= 1.0
     worst_input, worst_index, _ = worst
     lines = [
         f"gradcheck {'passed' if ok else 'FAILED'}: max abs error {max_abs:.3e}, "
         f"max rel error {max_rel:.3e} (atol={atol:g}, rtol={rtol:g})",
     ]
-    for i, (a, n, label) in enumerate(zip(analytic, numeric, labels)):
+    for a, n, label in zip(analytic, numeric, labels):
         if a.size == 0:
             continue
         error = np.abs(a - n)
         bad = int(np.sum(~(error <= atol + rtol * np.abs(n))))
         lines.append(f"  {label}: shape {a.shape}, {bad} of {a.size} elements out of tolerance")
+    index = worst_index
     if analytic[worst_input].size:
-        index = tuple(int(k) for k in worst_index)
         a_value = float(analytic[worst_input][index])
         n_value = float(numeric[worst_input][index])
         where = f"{labels[worst_input]}{list(index) if index else ''}"
         lines.append(
             f"  worst: {where}: backprop {a_value:.10g}, finite differences {n_value:.10g}"
         )
-    else:
-        index = ()
     report = "\n".join(lines)
-    result = GradcheckResult(
-        ok, max_abs, max_rel, worst_input, index, analytic, numeric, report
-    )
+    result = GradcheckResult(ok, max_abs, max_rel, worst_input, index, analytic, numeric, report)
     if raise_on_failure and not ok:
         raise GradcheckError(report)
     return result

@@ -91,12 +91,12 @@ class Op:
                 continue
             if partial.vjp is not None:
                 contribution = partial.vjp(adjoint, out, *inputs, **params)
+            elif partial.constant == 1.0:
+                contribution = adjoint  # skip multiplying by one
             elif partial.constant is not None:
-                if partial.constant == 1.0:
-                    contribution = adjoint
-                else:
-                    contribution = adjoint * partial.constant
+                contribution = adjoint * partial.constant
             else:
+                assert partial.local is not None  # a Partial sets exactly one rule
                 contribution = adjoint * partial.local(node._xp, out, *inputs, **params)
             contribution = node._fit_adjoint(contribution, parent)
             if contribution is adjoint:
@@ -166,98 +166,137 @@ def _structural(
 # --- elementwise: one row per op, valid for Value and Tensor ---------------------------
 
 ADD = _elementwise(
-    "add", "a + b", lambda xp, a, b: a + b,
+    "add",
+    "a + b",
+    lambda xp, a, b: a + b,
     Partial("1", constant=1.0),
     Partial("1", constant=1.0),
 )
 SUB = _elementwise(
-    "sub", "a - b", lambda xp, a, b: a - b,
+    "sub",
+    "a - b",
+    lambda xp, a, b: a - b,
     Partial("1", constant=1.0),
     Partial("-1", constant=-1.0),
 )
 MUL = _elementwise(
-    "mul", "a*b", lambda xp, a, b: a * b,
+    "mul",
+    "a*b",
+    lambda xp, a, b: a * b,
     Partial("b", lambda xp, out, a, b: b),
     Partial("a", lambda xp, out, a, b: a),
 )
 DIV = _elementwise(
-    "div", "a/b", lambda xp, a, b: a / b,
+    "div",
+    "a/b",
+    lambda xp, a, b: a / b,
     Partial("1/b", lambda xp, out, a, b: 1.0 / b),
     Partial("-a/b**2", lambda xp, out, a, b: -out / b),
 )
 NEG = _elementwise(
-    "neg", "-a", lambda xp, a: -a,
+    "neg",
+    "-a",
+    lambda xp, a: -a,
     Partial("-1", constant=-1.0),
 )
 # A constant exponent is a parameter, so x**2 draws one edge labelled 2·x.
 POWC = _elementwise(
-    "pow", "a**p", lambda xp, a, p: xp.power(a, p),
+    "pow",
+    "a**p",
+    lambda xp, a, p: xp.power(a, p),
     Partial("p*a**(p - 1)", lambda xp, out, a, p: p * xp.power(a, p - 1)),
     params=("p",),
 )
 # An exponent that is itself a node has a partial of its own.
 POW = _elementwise(
-    "pow", "a**b", lambda xp, a, b: xp.power(a, b),
+    "pow",
+    "a**b",
+    lambda xp, a, b: xp.power(a, b),
     Partial("b*a**(b - 1)", lambda xp, out, a, b: b * xp.power(a, b - 1)),
     Partial("a**b*log(a)", lambda xp, out, a, b: out * xp.log(a)),
 )
 EXP = _elementwise(
-    "exp", "exp(a)", lambda xp, a: xp.exp(a),
+    "exp",
+    "exp(a)",
+    lambda xp, a: xp.exp(a),
     Partial("exp(a)", lambda xp, out, a: out),
 )
 LOG = _elementwise(
-    "log", "log(a)", lambda xp, a: xp.log(a),
+    "log",
+    "log(a)",
+    lambda xp, a: xp.log(a),
     Partial("1/a", lambda xp, out, a: 1.0 / a),
 )
 SIN = _elementwise(
-    "sin", "sin(a)", lambda xp, a: xp.sin(a),
+    "sin",
+    "sin(a)",
+    lambda xp, a: xp.sin(a),
     Partial("cos(a)", lambda xp, out, a: xp.cos(a)),
 )
 COS = _elementwise(
-    "cos", "cos(a)", lambda xp, a: xp.cos(a),
+    "cos",
+    "cos(a)",
+    lambda xp, a: xp.cos(a),
     Partial("-sin(a)", lambda xp, out, a: -xp.sin(a)),
 )
 TAN = _elementwise(
-    "tan", "tan(a)", lambda xp, a: xp.tan(a),
+    "tan",
+    "tan(a)",
+    lambda xp, a: xp.tan(a),
     Partial("1 + tan(a)**2", lambda xp, out, a: 1.0 + out * out),
 )
 SQRT = _elementwise(
-    "sqrt", "sqrt(a)", lambda xp, a: xp.sqrt(a),
+    "sqrt",
+    "sqrt(a)",
+    lambda xp, a: xp.sqrt(a),
     Partial("1/(2*sqrt(a))", lambda xp, out, a: 0.5 / out),
 )
 TANH = _elementwise(
-    "tanh", "tanh(a)", lambda xp, a: xp.tanh(a),
+    "tanh",
+    "tanh(a)",
+    lambda xp, a: xp.tanh(a),
     Partial("1 - tanh(a)**2", lambda xp, out, a: 1.0 - out * out),
 )
 SIGMOID = _elementwise(
-    "sigmoid", "sigmoid(a)", lambda xp, a: xp.sigmoid(a),
+    "sigmoid",
+    "sigmoid(a)",
+    lambda xp, a: xp.sigmoid(a),
     Partial("sigmoid(a)*(1 - sigmoid(a))", lambda xp, out, a: out * (1.0 - out)),
 )
 # NOTE: relu is a primitive rather than maximum(a, 0) so a diagram shows one edge
 # labelled step(a); its partial at the kink a = 0 is 0, as in PyTorch.
 RELU = _elementwise(
-    "relu", "relu(a)", lambda xp, a: xp.maximum(a, 0.0),
+    "relu",
+    "relu(a)",
+    lambda xp, a: xp.maximum(a, 0.0),
     Partial("step(a)", lambda xp, out, a: out > 0),
 )
 ABS = _elementwise(
-    "abs", "abs(a)", lambda xp, a: xp.abs(a),
+    "abs",
+    "abs(a)",
+    lambda xp, a: xp.abs(a),
     Partial("sign(a)", lambda xp, out, a: xp.sign(a)),
 )
 # NOTE: softplus log(1 + e^a) is its own op because the composite overflows for
 # large a; written as max(a, 0) + log(1 + e^-|a|) it is exact for any a.
 SOFTPLUS = _elementwise(
-    "softplus", "softplus(a)",
+    "softplus",
+    "softplus(a)",
     lambda xp, a: xp.maximum(a, 0.0) + xp.log(1.0 + xp.exp(-xp.abs(a))),
     Partial("sigmoid(a)", lambda xp, out, a: xp.sigmoid(a)),
 )
 # Ties send the whole adjoint to the first input, so the partials sum to 1.
 MAXIMUM = _elementwise(
-    "maximum", "maximum(a, b)", lambda xp, a, b: xp.maximum(a, b),
+    "maximum",
+    "maximum(a, b)",
+    lambda xp, a, b: xp.maximum(a, b),
     Partial("step(a - b)", lambda xp, out, a, b: a >= b),
     Partial("step(b - a)", lambda xp, out, a, b: a < b),
 )
 WHERE = _elementwise(
-    "where", "where(c, a, b)", lambda xp, a, b, condition: xp.where(condition, a, b),
+    "where",
+    "where(c, a, b)",
+    lambda xp, a, b, condition: xp.where(condition, a, b),
     Partial("c", lambda xp, out, a, b, condition: condition),
     Partial("1 - c", lambda xp, out, a, b, condition: xp.logical_not(condition)),
     params=("condition",),
@@ -354,27 +393,37 @@ def _getitem_vjp(adjoint: Any, out: Any, a: np.ndarray, index: Any) -> Any:
 
 
 MATMUL = _structural(
-    "matmul", "a @ b", lambda xp, a, b: np.matmul(a, b),
+    "matmul",
+    "a @ b",
+    lambda xp, a, b: np.matmul(a, b),
     Partial("bᵀ", vjp=_matmul_vjp_a),
     Partial("aᵀ", vjp=_matmul_vjp_b),
 )
 SUM = _structural(
-    "sum", "sum(a)", lambda xp, a, axis, keepdims: np.sum(a, axis=axis, keepdims=keepdims),
+    "sum",
+    "sum(a)",
+    lambda xp, a, axis, keepdims: np.sum(a, axis=axis, keepdims=keepdims),
     Partial("1", vjp=_sum_vjp),
     params=("axis", "keepdims"),
 )
 MAX = _structural(
-    "max", "max(a)", lambda xp, a, axis, keepdims: np.max(a, axis=axis, keepdims=keepdims),
+    "max",
+    "max(a)",
+    lambda xp, a, axis, keepdims: np.max(a, axis=axis, keepdims=keepdims),
     Partial("[a = max(a)] / ties", vjp=_max_vjp),
     params=("axis", "keepdims"),
 )
 RESHAPE = _structural(
-    "reshape", "reshape(a)", lambda xp, a, shape: np.reshape(a, shape),
+    "reshape",
+    "reshape(a)",
+    lambda xp, a, shape: np.reshape(a, shape),
     Partial("1", vjp=lambda adjoint, out, a, shape: np.reshape(adjoint, a.shape)),
     params=("shape",),
 )
 TRANSPOSE = _structural(
-    "transpose", "aᵀ", lambda xp, a, axes: np.transpose(a, axes),
+    "transpose",
+    "aᵀ",
+    lambda xp, a, axes: np.transpose(a, axes),
     Partial(
         "1",
         vjp=lambda adjoint, out, a, axes: np.transpose(
@@ -384,22 +433,29 @@ TRANSPOSE = _structural(
     params=("axes",),
 )
 GETITEM = _structural(
-    "getitem", "a[index]", lambda xp, a, index: a[index],
+    "getitem",
+    "a[index]",
+    lambda xp, a, index: a[index],
     Partial("1 at index", vjp=_getitem_vjp),
     params=("index",),
 )
 LOGSUMEXP = _structural(
-    "logsumexp", "logsumexp(a)", lambda xp, a, axis, keepdims: _logsumexp(a, axis, keepdims),
+    "logsumexp",
+    "logsumexp(a)",
+    lambda xp, a, axis, keepdims: _logsumexp(a, axis, keepdims),
     Partial("softmax(a)", vjp=_logsumexp_vjp),
     params=("axis", "keepdims"),
 )
 SOFTMAX = _structural(
-    "softmax", "softmax(a)", lambda xp, a, axis: _softmax(a, axis),
+    "softmax",
+    "softmax(a)",
+    lambda xp, a, axis: _softmax(a, axis),
     Partial("diag(s) − s sᵀ", vjp=_softmax_vjp),
     params=("axis",),
 )
 LOG_SOFTMAX = _structural(
-    "log_softmax", "log_softmax(a)",
+    "log_softmax",
+    "log_softmax(a)",
     lambda xp, a, axis: a - _logsumexp(a, axis, keepdims=True),
     Partial("I − softmax(a)", vjp=_log_softmax_vjp),
     params=("axis",),
@@ -409,9 +465,35 @@ LOG_SOFTMAX = _structural(
 OPS: dict[str, Op] = {
     op.name if op is not POW else "pow_node": op
     for op in (
-        ADD, SUB, MUL, DIV, NEG, POWC, POW, EXP, LOG, SIN, COS, TAN, SQRT, TANH, SIGMOID,
-        RELU, ABS, SOFTPLUS, MAXIMUM, WHERE, MATMUL, SUM, MAX, RESHAPE, TRANSPOSE, GETITEM,
-        LOGSUMEXP, SOFTMAX, LOG_SOFTMAX,
+        ADD,
+        SUB,
+        MUL,
+        DIV,
+        NEG,
+        POWC,
+        POW,
+        EXP,
+        LOG,
+        SIN,
+        COS,
+        TAN,
+        SQRT,
+        TANH,
+        SIGMOID,
+        RELU,
+        ABS,
+        SOFTPLUS,
+        MAXIMUM,
+        WHERE,
+        MATMUL,
+        SUM,
+        MAX,
+        RESHAPE,
+        TRANSPOSE,
+        GETITEM,
+        LOGSUMEXP,
+        SOFTMAX,
+        LOG_SOFTMAX,
     )
 }
 

@@ -136,22 +136,22 @@ class Tensor(Node):
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape  # type: ignore[no-any-return]
+        return self.data.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype  # type: ignore[no-any-return]
+        return self.data.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim  # type: ignore[no-any-return]
+        return self.data.ndim
 
     @property
     def size(self) -> int:
-        return self.data.size  # type: ignore[no-any-return]
+        return self.data.size
 
     @property
-    def T(self) -> Tensor:  # noqa: N802 (numpy's name)
+    def T(self) -> Tensor:
         return self.transpose()
 
     def __len__(self) -> int:
@@ -161,7 +161,7 @@ class Tensor(Node):
 
     def numpy(self) -> np.ndarray:
         """The data as a numpy array (the same array, not a copy)."""
-        return self.data  # type: ignore[no-any-return]
+        return self.data
 
     def item(self) -> float:
         """The single number in a one-element tensor."""

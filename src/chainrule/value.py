@@ -97,8 +97,7 @@ class Value(Node):
         if isinstance(other, numbers.Real) and not isinstance(other, bool):
             return Value._apply(ops.POWC, (self,), {"p": float(other)})
         raise TypeError(
-            f"unsupported exponent for Value ** x: {type(other).__name__} "
-            "(use a number or a Value)"
+            f"unsupported exponent for Value ** x: {type(other).__name__} (use a number or a Value)"
         )
 
     def __rpow__(self, other: Any) -> Value:
@@ -174,7 +173,7 @@ def _as_value(x: Any, symbol: str) -> Value:
     if isinstance(x, Value):
         return x
     if isinstance(x, numbers.Real) and not isinstance(x, bool):
-        return Value(x)
+        return Value(float(x))
     raise TypeError(
         f"unsupported operand for {symbol} with a Value: {type(x).__name__} "
         "(Values combine with numbers and other Values; use chainrule.tensor for arrays)"

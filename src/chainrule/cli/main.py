@@ -78,7 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = _load(args.command)
     try:
         status = module.run(args)
-    except (UsageError, ChainruleError, FileNotFoundError, PermissionError, IsADirectoryError) as error:
+    except (
+        UsageError,
+        ChainruleError,
+        FileNotFoundError,
+        PermissionError,
+        IsADirectoryError,
+    ) as error:
         print(f"chainrule {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

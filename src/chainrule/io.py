@@ -1,0 +1,470 @@
+"""Saving and loading models: weights in the safetensors layout, architecture as JSON.
+
+A chainrule model file is a safetensors file (the ``safetensors`` package reads it):
+
+    bytes 0-7      N, the header length, a little-endian unsigned 64-bit integer
+    next N bytes   the header: UTF-8 JSON, padded with spaces to a multiple of 8
+    the rest       the tensors' raw little-endian bytes, one after another
+
+The header maps every tensor name (the model's ``state_dict`` keys, such as
+``"layers.0.weight"``) to ``{"dtype": "F32" | "F64", "shape": [...],
+"data_offsets": [begin, end]}`` (byte offsets into the data section), plus
+``"__metadata__"``: ``{"format": "chainrule", "chainrule_version": "...",
+"config": "<model.config() as a JSON string>"}``.
+
+Nothing in a file is ever executed: the header is parsed as JSON, the tensors are
+read as plain numbers, and the architecture is rebuilt by
+:func:`chainrule.nn.from_config` from the JSON config. No pickle, no eval.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import ChainruleError
+
+if TYPE_CHECKING:
+    from .nn import Module
+
+__all__ = ["ModelFileError", "load", "save"]
+
+FORMAT_NAME = "chainrule"
+
+#: The header is at most this long (the safetensors package's own limit), so a
+#: corrupted length field cannot make ``load`` allocate gigabytes.
+MAX_HEADER_BYTES = 100_000_000
+
+_LENGTH_FIELD_BYTES = 8
+_METADATA_KEY = "__metadata__"
+_METADATA_FIELDS = ("format", "chainrule_version", "config")
+_TENSOR_FIELDS = frozenset({"dtype", "shape", "data_offsets"})
+_DTYPE_OF_CODE = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
+_CODE_OF_DTYPE = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64"}
+
+PathLike = str | os.PathLike[str]
+
+
+class ModelFileError(ChainruleError, ValueError):
+    """A model file is truncated, corrupted, tampered with, or not a chainrule model.
+
+    ``path`` is the file and ``problem`` says what is wrong with it.
+    """
+
+    def __init__(self, path: PathLike, problem: str) -> None:
+        super().__init__(f"cannot load model file {os.fspath(path)!r}: {problem}")
+        self.path = Path(path)
+        self.problem = problem
+
+
+# --- saving ---------------------------------------------------------------------------
+
+
+def save(model: Module, path: PathLike) -> Path:
+    """Write ``model``'s architecture and weights to ``path``, atomically.
+
+    The file is first written to a temporary file in the same folder, flushed to
+    disk and then renamed over ``path``: a crash or an error mid-way leaves any
+    existing file at ``path`` as it was and no partial file behind.
+
+    Args:
+        model: a chainrule.nn module with ``config()`` and ``state_dict()`` (an
+            ``MLP``, a ``NeuronMLP``, ...).
+        path: where to write; the folder must exist. The suffix is up to you
+            (``.safetensors`` tells other tools what the file is).
+
+    Returns:
+        The path written, as a ``Path``.
+    """
+    target = Path(path)
+    config = model.config()
+    if not isinstance(config, dict) or not isinstance(config.get("type"), str):
+        raise TypeError(
+            f"cannot save {type(model).__name__}: its config() must return a dict with a "
+            f"'type' string so load() can rebuild it, got {config!r}"
+        )
+    try:
+        config_text = json.dumps(config, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"cannot save {type(model).__name__}: its config() is not plain JSON ({error})"
+        ) from None
+
+    header: dict[str, Any] = {}
+    arrays: list[np.ndarray] = []
+    offset = 0
+    for name, value in model.state_dict().items():
+        array = _little_endian(name, value)
+        if name == _METADATA_KEY or not name:
+            raise ValueError(f"cannot save a tensor named {name!r}: the name is reserved")
+        header[name] = {
+            "dtype": _CODE_OF_DTYPE[array.dtype.newbyteorder("=")],
+            "shape": list(array.shape),
+            "data_offsets": [offset, offset + array.nbytes],
+        }
+        arrays.append(array)
+        offset += array.nbytes
+    from . import __version__
+
+    header[_METADATA_KEY] = {
+        "format": FORMAT_NAME,
+        "chainrule_version": __version__,
+        "config": config_text,
+    }
+    header_bytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    # Pad with spaces (valid JSON whitespace) so the data section starts 8-byte aligned,
+    # as the safetensors package writes it.
+    header_bytes += b" " * (-len(header_bytes) % 8)
+    length_field = len(header_bytes).to_bytes(_LENGTH_FIELD_BYTES, "little")
+
+    def write_contents(handle: IO[bytes]) -> None:
+        handle.write(length_field)
+        handle.write(header_bytes)
+        for array in arrays:
+            handle.write(_tensor_bytes(array))
+
+    _atomic_write(target, write_contents)
+    return target
+
+
+def _little_endian(name: str, value: Any) -> np.ndarray:
+    array = np.asarray(value)
+    native = array.dtype.newbyteorder("=")
+    if native not in _CODE_OF_DTYPE:
+        raise TypeError(
+            f"cannot save tensor {name!r} of dtype {array.dtype}: model files hold "
+            "float32 and float64 tensors"
+        )
+    return np.ascontiguousarray(array, dtype=native.newbyteorder("<"))
+
+
+def _tensor_bytes(array: np.ndarray) -> memoryview:
+    """The raw bytes of a contiguous little-endian array, without copying them."""
+    return memoryview(array.reshape(-1)).cast("B")
+
+
+def _atomic_write(target: Path, write_contents: Callable[[IO[bytes]], None]) -> None:
+    """Write a file through a temporary sibling, fsync it, and rename it into place."""
+    folder = target.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cannot save to {os.fspath(target)!r}: no folder {folder}")
+    temporary = folder / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    # O_EXCL: never write through someone else's file; mode 0o666 lets the umask decide.
+    descriptor = os.open(
+        temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            write_contents(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        # Also on KeyboardInterrupt: never leave a half-written temporary file behind.
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable where the platform allows it (POSIX)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+# --- loading --------------------------------------------------------------------------
+
+
+def load(path: PathLike) -> Module:
+    """Rebuild a model saved by :func:`save`.
+
+    The whole header is validated before anything is built: the length field, the
+    JSON, the known keys and dtypes, the byte offsets (contiguous, in bounds,
+    matching the shapes) and the metadata. Then the architecture is rebuilt from
+    its JSON config, every tensor's name, shape and dtype is checked against it,
+    and only then are the weights read.
+
+    Args:
+        path: a file written by :func:`save`.
+
+    Returns:
+        The model (an ``MLP``, ``NeuronMLP``, ...) with the saved weights.
+
+    Raises:
+        ModelFileError: the file is truncated, corrupted, tampered with, or its
+            tensors do not fit the architecture it names; the message says what.
+        FileNotFoundError: there is no such file.
+    """
+    with open(path, "rb") as handle:
+        contents = _read_header(path, handle)
+        model = _build_architecture(path, contents.config, contents.layout)
+        data = handle.read(contents.data_size)
+    if len(data) != contents.data_size:
+        raise ModelFileError(path, "the file changed size while it was being read")
+    state = {
+        name: np.frombuffer(data, dtype=dtype, count=math.prod(shape), offset=begin)
+        .reshape(shape)
+        .astype(dtype.newbyteorder("="))  # a native-order, writeable copy
+        for name, (dtype, shape, begin) in contents.layout.items()
+    }
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+@dataclass(frozen=True)
+class _Header:
+    """A validated header: the architecture config and where each tensor lies."""
+
+    config: dict[str, Any]
+    layout: dict[str, tuple[np.dtype, tuple[int, ...], int]]  # name -> dtype, shape, begin
+    data_size: int
+
+
+def _read_header(path: PathLike, handle: IO[bytes]) -> _Header:
+    """Read and validate everything before the data section; leave ``handle`` at its start."""
+    file_size = os.fstat(handle.fileno()).st_size
+    length_field = handle.read(_LENGTH_FIELD_BYTES)
+    if len(length_field) < _LENGTH_FIELD_BYTES:
+        raise ModelFileError(
+            path, f"it is {file_size} bytes long, too short to hold the 8-byte header length"
+        )
+    header_length = int.from_bytes(length_field, "little")
+    if header_length > min(MAX_HEADER_BYTES, file_size - _LENGTH_FIELD_BYTES):
+        raise ModelFileError(
+            path,
+            f"the header length field says {header_length} bytes, but "
+            f"{_header_room(file_size)}; the file is truncated or not a model file",
+        )
+    header = _parse_header(path, handle.read(header_length))
+    config = _parse_metadata(path, header.pop(_METADATA_KEY, None))
+    data_size = file_size - _LENGTH_FIELD_BYTES - header_length
+    layout = _parse_layout(path, header, data_size)
+    return _Header(config, layout, data_size)
+
+
+def _build_architecture(
+    path: PathLike,
+    config: dict[str, Any],
+    layout: Mapping[str, tuple[np.dtype, tuple[int, ...], int]],
+) -> Module:
+    """A fresh model of the file's architecture, after checking the file's tensors fit it."""
+    from . import nn
+
+    model_type = config["type"]
+    try:
+        model = nn.from_config(config)
+    except (ValueError, TypeError, KeyError) as error:
+        raise ModelFileError(
+            path, f"its architecture (type {model_type!r}) cannot be rebuilt: {error}"
+        ) from None
+    expected = model.state_dict()
+    missing = [name for name in expected if name not in layout]
+    extra = [name for name in layout if name not in expected]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing}")
+        if extra:
+            parts.append(f"unexpected {extra}")
+        raise ModelFileError(
+            path,
+            f"its tensors do not match its {model_type} architecture: {'; '.join(parts)}",
+        )
+    for name, reference in expected.items():
+        dtype, shape, _ = layout[name]
+        reference_array = np.asarray(reference)
+        if shape != reference_array.shape:
+            raise ModelFileError(
+                path,
+                f"tensor {name!r} has shape {shape}, but its {model_type} "
+                f"architecture needs {reference_array.shape}",
+            )
+        if dtype.newbyteorder("=") != reference_array.dtype:
+            raise ModelFileError(
+                path,
+                f"tensor {name!r} is {dtype.newbyteorder('=')}, but its {model_type} "
+                f"architecture is {reference_array.dtype}",
+            )
+    return model
+
+
+def _header_room(file_size: int) -> str:
+    room = file_size - _LENGTH_FIELD_BYTES
+    if room < MAX_HEADER_BYTES:
+        return f"only {room} bytes follow it"
+    return f"headers are limited to {MAX_HEADER_BYTES} bytes"
+
+
+def _parse_header(path: PathLike, header_bytes: bytes) -> dict[str, Any]:
+    try:
+        text = header_bytes.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ModelFileError(path, f"the header is not UTF-8 text ({error})") from None
+    if not text.startswith("{"):
+        raise ModelFileError(path, "the header is not a JSON object (it must start with '{')")
+    try:
+        header = json.loads(text, object_pairs_hook=_refuse_duplicate_keys, parse_constant=_refuse)
+    except (ValueError, RecursionError) as error:
+        raise ModelFileError(path, f"the header is not valid JSON ({error})") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(path, "the header is not a JSON object")
+    return header
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"the key {key!r} appears twice")
+        result[key] = value
+    return result
+
+
+def _refuse(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def _parse_metadata(path: PathLike, metadata: Any) -> dict[str, Any]:
+    if metadata is None:
+        raise ModelFileError(
+            path, f"the header has no {_METADATA_KEY!r}: it is not a chainrule model file"
+        )
+    if not isinstance(metadata, dict):
+        raise ModelFileError(path, f"{_METADATA_KEY!r} is not a JSON object")
+    unknown = sorted(set(metadata) - set(_METADATA_FIELDS))
+    if unknown:
+        raise ModelFileError(
+            path, f"{_METADATA_KEY!r} has unknown keys {unknown}; known: {list(_METADATA_FIELDS)}"
+        )
+    for field in _METADATA_FIELDS:
+        if not isinstance(metadata.get(field), str):
+            raise ModelFileError(path, f"{_METADATA_KEY!r}[{field!r}] is missing or not a string")
+    if metadata["format"] != FORMAT_NAME:
+        raise ModelFileError(path, f"its format is {metadata['format']!r}, not {FORMAT_NAME!r}")
+    try:
+        config = json.loads(
+            metadata["config"],
+            object_pairs_hook=_refuse_duplicate_keys,
+            parse_constant=_refuse,
+        )
+    except (ValueError, RecursionError) as error:
+        raise ModelFileError(path, f"the architecture config is not valid JSON ({error})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("type"), str):
+        raise ModelFileError(
+            path, "the architecture config is not a JSON object with a 'type' string"
+        )
+    known = _known_model_types()
+    if known is not None and config["type"] not in known:
+        raise ModelFileError(
+            path,
+            f"the architecture type {config['type']!r} is not a chainrule model; "
+            f"known types: {sorted(known)}",
+        )
+    return config
+
+
+def _known_model_types() -> set[str] | None:
+    """The model types chainrule.nn.from_config can build, if it says which."""
+    from . import nn
+
+    registry = getattr(nn, "MODEL_TYPES", None)
+    if isinstance(registry, Mapping):
+        return set(registry)
+    return None
+
+
+def _parse_layout(
+    path: PathLike, header: dict[str, Any], data_size: int
+) -> dict[str, tuple[np.dtype, tuple[int, ...], int]]:
+    """Check every tensor entry; return name -> (dtype, shape, begin offset)."""
+    layout: dict[str, tuple[np.dtype, tuple[int, ...], int]] = {}
+    spans: list[tuple[int, int, str]] = []
+    for name, entry in header.items():
+        where = f"tensor {name!r}"
+        if not isinstance(entry, dict):
+            raise ModelFileError(path, f"{where}: its entry is not a JSON object")
+        if set(entry) != _TENSOR_FIELDS:
+            raise ModelFileError(
+                path,
+                f"{where}: its entry has keys {sorted(entry)}, expected {sorted(_TENSOR_FIELDS)}",
+            )
+        dtype = _DTYPE_OF_CODE.get(entry["dtype"]) if isinstance(entry["dtype"], str) else None
+        if dtype is None:
+            raise ModelFileError(
+                path,
+                f"{where}: dtype {entry['dtype']!r} is not one of {sorted(_DTYPE_OF_CODE)}",
+            )
+        shape = entry["shape"]
+        if not isinstance(shape, list) or not all(_is_count(n) for n in shape):
+            raise ModelFileError(
+                path, f"{where}: shape {shape!r} is not a list of non-negative integers"
+            )
+        offsets = entry["data_offsets"]
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(_is_count(n) for n in offsets)
+            or offsets[0] > offsets[1]
+        ):
+            raise ModelFileError(
+                path, f"{where}: data_offsets {offsets!r} is not [begin, end] with begin <= end"
+            )
+        begin, end = offsets
+        expected_bytes = math.prod(shape) * dtype.itemsize
+        if end - begin != expected_bytes:
+            raise ModelFileError(
+                path,
+                f"{where}: shape {shape} of {entry['dtype']} needs {expected_bytes} bytes, "
+                f"but its data_offsets span {end - begin}",
+            )
+        if end > data_size:
+            raise ModelFileError(
+                path,
+                f"{where} ends at byte {end} of the data section, which has only "
+                f"{data_size} bytes: the file is truncated",
+            )
+        layout[name] = (dtype, tuple(shape), begin)
+        spans.append((begin, end, name))
+
+    # The tensors must tile the data section exactly: no gaps, no overlaps, no tail.
+    position = 0
+    previous = None
+    for begin, end, name in sorted(spans):
+        if begin < position:
+            raise ModelFileError(
+                path, f"tensor {name!r} (bytes {begin}-{end}) overlaps tensor {previous!r}"
+            )
+        if begin > position:
+            raise ModelFileError(
+                path, f"there are unclaimed bytes {position}-{begin} before tensor {name!r}"
+            )
+        position = end
+        previous = name
+    if position != data_size:
+        raise ModelFileError(
+            path,
+            f"the data section has {data_size} bytes but the tensors cover {position}: "
+            "there are unclaimed bytes at the end",
+        )
+    return layout
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
