@@ -20,6 +20,7 @@ read as plain numbers, and the architecture is rebuilt by
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -48,8 +49,8 @@ _LENGTH_FIELD_BYTES = 8
 _METADATA_KEY = "__metadata__"
 _METADATA_FIELDS = ("format", "chainrule_version", "config")
 _TENSOR_FIELDS = frozenset({"dtype", "shape", "data_offsets"})
-_DTYPE_OF_CODE = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
-_CODE_OF_DTYPE = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64"}
+_DTYPE_OF_CODE: dict[str, np.dtype] = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
+_CODE_OF_DTYPE: dict[np.dtype, str] = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64"}
 
 PathLike = str | os.PathLike[str]
 
@@ -105,7 +106,10 @@ def save(model: Module, path: PathLike) -> Path:
     for name, value in model.state_dict().items():
         array = _little_endian(name, value)
         if name == _METADATA_KEY or not name:
-            raise ValueError(f"cannot save a tensor named {name!r}: the name is reserved")
+            raise ValueError(
+                f"cannot save a tensor named {name!r}: the name is empty or reserved for "
+                "the metadata"
+            )
         header[name] = {
             "dtype": _CODE_OF_DTYPE[array.dtype.newbyteorder("=")],
             "shape": list(array.shape),
@@ -149,7 +153,7 @@ def _little_endian(name: str, value: Any) -> np.ndarray:
 
 def _tensor_bytes(array: np.ndarray) -> memoryview:
     """The raw bytes of a contiguous little-endian array, without copying them."""
-    return memoryview(array.reshape(-1)).cast("B")
+    return memoryview(array.reshape(-1)).cast("B")  # type: ignore[arg-type]
 
 
 def _atomic_write(target: Path, write_contents: Callable[[IO[bytes]], None]) -> None:
@@ -268,6 +272,17 @@ def _build_architecture(
     from . import nn
 
     model_type = config["type"]
+    declared = _declared_weight_count(config)
+    stored = sum(math.prod(shape) for _, shape, _ in layout.values())
+    if declared is not None and declared > stored:
+        # Checked before building, so a tampered config cannot make from_config
+        # allocate a network far larger than the file (fewer weights in the config
+        # than in the file is reported below, by name).
+        raise ModelFileError(
+            path,
+            f"its {model_type} config describes {declared} weights, but the file holds "
+            f"{stored}: the config or the tensors were changed",
+        )
     try:
         model = nn.from_config(config)
     except (ValueError, TypeError, KeyError) as error:
@@ -370,24 +385,7 @@ def _parse_metadata(path: PathLike, metadata: Any) -> dict[str, Any]:
         raise ModelFileError(
             path, "the architecture config is not a JSON object with a 'type' string"
         )
-    known = _known_model_types()
-    if known is not None and config["type"] not in known:
-        raise ModelFileError(
-            path,
-            f"the architecture type {config['type']!r} is not a chainrule model; "
-            f"known types: {sorted(known)}",
-        )
     return config
-
-
-def _known_model_types() -> set[str] | None:
-    """The model types chainrule.nn.from_config can build, if it says which."""
-    from . import nn
-
-    registry = getattr(nn, "MODEL_TYPES", None)
-    if isinstance(registry, Mapping):
-        return set(registry)
-    return None
 
 
 def _parse_layout(
@@ -405,7 +403,8 @@ def _parse_layout(
                 path,
                 f"{where}: its entry has keys {sorted(entry)}, expected {sorted(_TENSOR_FIELDS)}",
             )
-        dtype = _DTYPE_OF_CODE.get(entry["dtype"]) if isinstance(entry["dtype"], str) else None
+        code = entry["dtype"]
+        dtype = _DTYPE_OF_CODE.get(code) if isinstance(code, str) else None
         if dtype is None:
             raise ModelFileError(
                 path,
@@ -468,3 +467,32 @@ def _parse_layout(
 
 def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _declared_weight_count(config: Any) -> int | None:
+    """How many numbers the architecture in ``config`` holds, for the types whose
+    configs say so (MLP, NeuronMLP, Linear, Sequential of those); None otherwise."""
+    if not isinstance(config, dict):
+        return None
+    model_type = config.get("type")
+    bias = bool(config.get("bias", True))
+    if model_type in ("MLP", "NeuronMLP"):
+        sizes = config.get("sizes")
+        if not isinstance(sizes, list) or len(sizes) < 2 or not all(_is_count(n) for n in sizes):
+            return None  # from_config will say what is wrong with it
+        return sum(
+            n_in * n_out + (n_out if bias else 0) for n_in, n_out in itertools.pairwise(sizes)
+        )
+    if model_type == "Linear":
+        n_in, n_out = config.get("in_features"), config.get("out_features")
+        if not (isinstance(n_in, int) and isinstance(n_out, int)):
+            return None
+        return n_in * n_out + (n_out if bias else 0)
+    if model_type == "Sequential" and isinstance(config.get("modules"), list):
+        counts = [_declared_weight_count(module) for module in config["modules"]]
+        if any(count is None for count in counts):
+            return None
+        return sum(count for count in counts if count is not None)
+    if model_type in ("Sigmoid", "Tanh", "ReLU", "Softplus", "Identity", "Softmax"):
+        return 0
+    return None
