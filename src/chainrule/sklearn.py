@@ -1,0 +1,861 @@
+"""scikit-learn estimators trained by chainrule: :class:`MLPClassifier` and :class:`MLPRegressor`.
+
+They take scikit-learn's parameter names (``hidden_layer_sizes``, ``activation``,
+``solver``, ``alpha``, ``learning_rate_init``, ``batch_size``, ``max_iter``,
+``early_stopping`` ...) and expose its fitted attributes (``coefs_``, ``intercepts_``,
+``loss_curve_``, ``classes_``, ``n_features_in_`` ...), so they drop into a
+``Pipeline``, ``GridSearchCV`` or ``cross_val_score``. Underneath, the network is a
+:class:`chainrule.nn.MLP` (kept as ``network_``: draw it, explain it, save it with
+:func:`chainrule.save`), trained by :mod:`chainrule.optim`'s ``SGD`` or ``Adam``.
+
+The training follows scikit-learn's ``MLPClassifier``/``MLPRegressor`` so results
+read the same way: the loss is the mean log loss (half the mean squared error for
+regression) plus ``alpha / (2 · batch size) · Σ‖W‖²`` over the weight matrices (not
+the biases); ``loss_curve_`` holds each epoch's loss averaged over its examples;
+training stops when the loss (or, with ``early_stopping``, the validation score) has
+not improved by ``tol`` for more than ``n_iter_no_change`` epochs, and a
+``ConvergenceWarning`` says so when ``max_iter`` epochs were not enough.
+
+scikit-learn is an optional extra: ``pip install "chainrule[sklearn]"``.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import accuracy_score, r2_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target
+    from sklearn.utils.validation import (
+        check_is_fitted,
+        check_random_state,
+        column_or_1d,
+        validate_data,
+    )
+except ImportError as error:  # pragma: no cover - exercised only without scikit-learn
+    raise ImportError(
+        'chainrule.sklearn needs scikit-learn 1.6 or newer: pip install "chainrule[sklearn]"'
+    ) from error
+
+from . import functions, nn, optim
+from .errors import ChainruleError
+from .functional import enable_grad, no_grad
+from .tensor import Tensor
+
+__all__ = ["InvalidParameterError", "MLPClassifier", "MLPRegressor", "TrainingDivergedError"]
+
+# scikit-learn's activation names -> chainrule's.
+_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+_SOLVERS = ("sgd", "adam")
+# The float types the network computes in; anything else is converted to float64.
+_FLOAT_DTYPES = (np.float64, np.float32)
+
+
+class InvalidParameterError(ChainruleError, ValueError, TypeError):
+    """A hyperparameter of an estimator is out of range or of the wrong type.
+
+    It is both a ValueError and a TypeError, like scikit-learn's own
+    ``InvalidParameterError``, so code that catches either keeps working.
+    """
+
+
+class TrainingDivergedError(ChainruleError, ValueError):
+    """The training loss became NaN or infinite; the message says at which epoch."""
+
+
+class _BaseMLP(BaseEstimator):
+    """What the classifier and the regressor share: parameters, the training loop, prediction.
+
+    Subclasses say how targets are encoded, which output activation and loss go with
+    them, and how a validation set is scored.
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes: int | Iterable[int] = (100,),
+        activation: str = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: int | str = "auto",
+        learning_rate_init: float = 0.001,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        tol: float = 1e-4,
+        verbose: bool = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+    ) -> None:
+        # scikit-learn's rule: __init__ stores the parameters untouched; fit checks them.
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+
+    # --- hooks the subclasses fill in ----------------------------------------------------
+
+    def _validate_training_data(
+        self, X: Any, y: Any, *, reset: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _encode_targets(
+        self,
+        y: np.ndarray,
+        *,
+        first_pass: bool,
+        incremental: bool,
+        classes: Any,
+        dtype: np.dtype,
+    ) -> np.ndarray:
+        """Targets as the loss wants them; on the first pass also set the output attributes."""
+        raise NotImplementedError
+
+    def _output_activation(self) -> str | None:
+        raise NotImplementedError
+
+    def _data_loss(self, logits: Tensor, targets: np.ndarray) -> Tensor:
+        raise NotImplementedError
+
+    def _validation_score(self, logits: np.ndarray, targets: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def _stratify_on(self, targets: np.ndarray) -> np.ndarray | None:
+        return None
+
+    # --- parameters ----------------------------------------------------------------------
+
+    def _hidden_sizes(self) -> list[int]:
+        sizes: Any = self.hidden_layer_sizes
+        try:
+            listed: list[Any] = [sizes] if _is_integer(sizes) else list(sizes)
+        except TypeError:
+            raise InvalidParameterError(
+                f"hidden_layer_sizes must be an int or a sequence of ints (one width per "
+                f"hidden layer), got {sizes!r}"
+            ) from None
+        for width in listed:
+            if not _is_integer(width) or width < 1:
+                raise InvalidParameterError(
+                    f"hidden_layer_sizes must hold positive ints (one width per hidden "
+                    f"layer), got {sizes!r}"
+                )
+        return [int(width) for width in listed]
+
+    def _check_params(self) -> None:
+        """Raise InvalidParameterError naming the first hyperparameter out of range."""
+        if self.activation not in _ACTIVATIONS:
+            raise InvalidParameterError(
+                f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}"
+            )
+        if self.solver not in _SOLVERS:
+            hint = (
+                " (chainrule trains with its gradient-descent optimizers; lbfgs is not one)"
+                if self.solver == "lbfgs"
+                else ""
+            )
+            raise InvalidParameterError(
+                f"solver must be one of {list(_SOLVERS)}, got {self.solver!r}{hint}"
+            )
+        batch_size: Any = self.batch_size
+        if not (batch_size == "auto" or (_is_integer(batch_size) and batch_size >= 1)):
+            raise InvalidParameterError(
+                f'batch_size must be "auto" or a positive int, got {batch_size!r}'
+            )
+        _check_real("alpha", self.alpha, low=0.0)
+        _check_real("learning_rate_init", self.learning_rate_init, low=0.0, low_open=True)
+        _check_real("tol", self.tol, low=0.0)
+        _check_real("momentum", self.momentum, low=0.0, high=1.0)
+        _check_real(
+            "validation_fraction",
+            self.validation_fraction,
+            low=0.0,
+            high=1.0,
+            low_open=True,
+            high_open=True,
+        )
+        _check_real("beta_1", self.beta_1, low=0.0, high=1.0, high_open=True)
+        _check_real("beta_2", self.beta_2, low=0.0, high=1.0, high_open=True)
+        _check_real("epsilon", self.epsilon, low=0.0, low_open=True)
+        for name in ("max_iter", "n_iter_no_change"):
+            value = getattr(self, name)
+            if not _is_integer(value) or value < 1:
+                raise InvalidParameterError(f"{name} must be a positive int, got {value!r}")
+        for name in ("shuffle", "verbose", "warm_start", "early_stopping"):
+            value = getattr(self, name)
+            if not isinstance(value, (bool, np.bool_)):
+                raise InvalidParameterError(f"{name} must be True or False, got {value!r}")
+
+    # --- training ------------------------------------------------------------------------
+
+    def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None) -> _BaseMLP:
+        self._check_params()
+        hidden = self._hidden_sizes()
+        if incremental and self.early_stopping:
+            raise InvalidParameterError(
+                "partial_fit does not support early_stopping=True: it trains one epoch on "
+                "the data it is given, so there is no validation set to watch; set "
+                "early_stopping=False"
+            )
+        fitted = hasattr(self, "network_")
+        first_pass = not fitted or not (incremental or self.warm_start)
+        X, y = self._validate_training_data(X, y, reset=first_pass)
+        if first_pass:
+            dtype = X.dtype
+        else:
+            self._check_architecture(hidden)
+            dtype = self._network_dtype()
+            X = X.astype(dtype, copy=False)
+        targets = self._encode_targets(
+            y, first_pass=first_pass, incremental=incremental, classes=classes, dtype=dtype
+        )
+        rng = check_random_state(self.random_state)
+
+        if first_pass:
+            sizes = [X.shape[1], *hidden, self.n_outputs_]
+            self.network_ = nn.MLP(
+                sizes,
+                activation=_ACTIVATIONS[self.activation],
+                output_activation=self._output_activation(),
+                dtype=X.dtype.name,
+                # A seed drawn from random_state: the same random_state, the same network.
+                seed=int(rng.randint(np.iinfo(np.int32).max)),
+            )
+            self.n_layers_ = len(sizes)
+            self.loss_curve_: list[float] = []
+            self.t_ = 0
+            self.n_iter_ = 0
+            self._optimizer: optim.Optimizer | None = None
+        if not incremental or first_pass:
+            # Every call to fit gets its own stopping rule, counted from its first epoch.
+            self.n_iter_ = 0
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_: list[float] | None = []
+                self.best_validation_score_: float | None = -np.inf
+                self.best_loss_: float | None = None
+            else:
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+                self.best_loss_ = min(self.loss_curve_, default=np.inf)
+        # scikit-learn's rule: fit starts a new optimizer, partial_fit continues the last.
+        if not incremental or self._optimizer is None:
+            self._optimizer = self._make_optimizer()
+        self._run_epochs(X, targets, rng, incremental=incremental)
+        self._publish_weights()
+        return self
+
+    def _check_architecture(self, hidden: list[int]) -> None:
+        trained = list(self.network_.sizes[1:-1])
+        if trained != hidden:
+            raise InvalidParameterError(
+                f"hidden_layer_sizes is {hidden} but the network being continued was built "
+                f"with {trained}; set warm_start=False (or call fit) to start a new network"
+            )
+
+    def _network_dtype(self) -> np.dtype:
+        return self.network_.dtype
+
+    def _make_optimizer(self) -> optim.Optimizer:
+        params = self.network_.parameters()
+        if self.solver == "sgd":
+            return optim.SGD(params, lr=self.learning_rate_init, momentum=self.momentum)
+        return optim.Adam(
+            params,
+            lr=self.learning_rate_init,
+            betas=(self.beta_1, self.beta_2),
+            eps=self.epsilon,
+        )
+
+    def _batch_loss(self, X_batch: np.ndarray, targets_batch: np.ndarray) -> Tensor:
+        """The training objective on one batch: data loss plus the L2 penalty on the weights."""
+        logits = self.network_.forward_logits(X_batch)
+        loss = self._data_loss(logits, targets_batch)
+        if self.alpha > 0:
+            penalty = sum((layer.weight * layer.weight).sum() for layer in self.network_.layers)
+            loss = loss + penalty * (0.5 * self.alpha / X_batch.shape[0])
+        return loss
+
+    def _run_epochs(
+        self, X: np.ndarray, targets: np.ndarray, rng: np.random.RandomState, *, incremental: bool
+    ) -> None:
+        early_stopping = self.early_stopping and not incremental
+        if early_stopping:
+            X, targets, X_val, targets_val = self._split_validation(X, targets, rng)
+        n_samples = X.shape[0]
+        batch_size = self._batch_size(n_samples)
+        optimizer = self._optimizer
+        assert optimizer is not None
+        best_state = None
+        stopped = False
+        try:
+            # NOTE: numpy's overflow warnings are silenced here because a diverging run is
+            # caught below and reported as one TrainingDivergedError that says what to do.
+            with enable_grad(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                for _ in range(1 if incremental else self.max_iter):
+                    order = rng.permutation(n_samples) if self.shuffle else np.arange(n_samples)
+                    total = 0.0
+                    for start in range(0, n_samples, batch_size):
+                        rows = order[start : start + batch_size]
+                        optimizer.zero_grad()
+                        loss = self._batch_loss(X[rows], targets[rows])
+                        loss.backward()
+                        optimizer.step()
+                        # Weighted by batch length so the epoch loss is a mean over examples.
+                        total += loss.item() * len(rows)
+                    self.n_iter_ += 1
+                    self.t_ += n_samples
+                    self.loss_ = total / n_samples
+                    if not np.isfinite(self.loss_):
+                        raise self._diverged(f"the training loss became {self.loss_}")
+                    self.loss_curve_.append(self.loss_)
+                    if self.verbose:
+                        print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+                    if early_stopping:
+                        improved = self._track_validation(X_val, targets_val)
+                        if improved:
+                            best_state = self.network_.state_dict()
+                    else:
+                        self._track_training_loss()
+                    if self._no_improvement_count > self.n_iter_no_change:
+                        stopped = True
+                        if self.verbose:
+                            watched = "Validation score" if early_stopping else "Training loss"
+                            print(
+                                f"{watched} did not improve more than tol={self.tol} for "
+                                f"{self.n_iter_no_change} consecutive epochs. Stopping."
+                            )
+                        break
+        except KeyboardInterrupt:
+            # Ctrl-C ends training, not the program: keep what was learnt so far.
+            warnings.warn("Training interrupted by user.", UserWarning, stacklevel=4)
+            stopped = True
+        if early_stopping and best_state is not None:
+            self.network_.load_state_dict(best_state)
+        if not all(np.isfinite(p.data).all() for p in self.network_.parameters()):
+            raise self._diverged("the weights became NaN or infinite")
+        if not incremental and not stopped and self.n_iter_ == self.max_iter:
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=4,  # points at the caller of fit
+            )
+
+    def _diverged(self, what: str) -> TrainingDivergedError:
+        return TrainingDivergedError(
+            f"training diverged: {what} in epoch {self.n_iter_}; scale the inputs (e.g. "
+            "with sklearn.preprocessing.StandardScaler in a Pipeline) or lower "
+            f"learning_rate_init (now {self.learning_rate_init})"
+        )
+
+    def _track_validation(self, X_val: np.ndarray, targets_val: np.ndarray) -> bool:
+        """Score the validation set, update the patience counter; True on a new best score."""
+        assert self.validation_scores_ is not None and self.best_validation_score_ is not None
+        score = self._validation_score(self._logits(X_val), targets_val)
+        self.validation_scores_.append(score)
+        if self.verbose:
+            print(f"Validation score: {score:.6f}")
+        if score < self.best_validation_score_ + self.tol:
+            self._no_improvement_count += 1
+        else:
+            self._no_improvement_count = 0
+        if score > self.best_validation_score_:
+            self.best_validation_score_ = score
+            return True
+        return False
+
+    def _track_training_loss(self) -> None:
+        # None after a fit with early stopping: partial_fit then starts a new record.
+        best = np.inf if self.best_loss_ is None else self.best_loss_
+        if self.loss_ > best - self.tol:
+            self._no_improvement_count += 1
+        else:
+            self._no_improvement_count = 0
+        self.best_loss_ = min(best, self.loss_)
+
+    def _split_validation(
+        self, X: np.ndarray, targets: np.ndarray, rng: np.random.RandomState
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        train_rows, val_rows = train_test_split(
+            np.arange(X.shape[0]),
+            test_size=self.validation_fraction,
+            random_state=rng,
+            stratify=self._stratify_on(targets),
+        )
+        if len(val_rows) < 2:
+            raise ValueError(
+                f"The validation set is too small: validation_fraction="
+                f"{self.validation_fraction} of {X.shape[0]} samples leaves {len(val_rows)}. "
+                "Increase 'validation_fraction' or the size of your dataset."
+            )
+        return X[train_rows], targets[train_rows], X[val_rows], targets[val_rows]
+
+    def _batch_size(self, n_samples: int) -> int:
+        batch_size: Any = self.batch_size
+        if batch_size == "auto":
+            return min(200, n_samples)
+        if batch_size > n_samples:
+            warnings.warn(
+                f"batch_size={batch_size} is larger than the {n_samples} training "
+                f"samples; it is clipped to {n_samples}",
+                UserWarning,
+                stacklevel=5,  # points at the caller of fit
+            )
+            return n_samples
+        return int(batch_size)
+
+    def _publish_weights(self) -> None:
+        # scikit-learn's layout: coefs_[k] is (n_in, n_out), the transpose of Linear.weight.
+        layers = self.network_.layers
+        self.coefs_ = [layer.weight.data.T.copy() for layer in layers]
+        # Every layer has a bias: the estimators build their networks with bias=True.
+        self.intercepts_ = [np.array(layer.bias.data) for layer in layers if layer.bias is not None]
+
+    # --- prediction ----------------------------------------------------------------------
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """Fitted once a network was trained (a fit that failed early leaves none)."""
+        return hasattr(self, "network_")
+
+    def _validated_input(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=_FLOAT_DTYPES)
+        return X.astype(self._network_dtype(), copy=False)
+
+    def _logits(self, X: np.ndarray) -> np.ndarray:
+        """The network's output before its output activation, for validated input X."""
+        with no_grad():
+            return self.network_.forward_logits(X).data
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """A multi-layer perceptron classifier trained by chainrule, with scikit-learn's API.
+
+    Binary problems get one sigmoid output unit and the log loss; more classes get
+    a softmax output layer and the cross-entropy; a multilabel indicator matrix ``y``
+    gets one sigmoid unit per label. Use it like ``sklearn.neural_network.MLPClassifier``::
+
+        model = MLPClassifier(hidden_layer_sizes=(16,), random_state=0).fit(X, y)
+        model.predict_proba(X_new)
+
+    Args:
+        hidden_layer_sizes: width of each hidden layer, e.g. ``(100,)`` or ``(32, 16)``;
+            ``()`` gives logistic regression.
+        activation: hidden-layer activation: ``"identity"``, ``"logistic"`` (the sigmoid),
+            ``"tanh"`` or ``"relu"``.
+        solver: ``"adam"`` (:class:`chainrule.optim.Adam`) or ``"sgd"``
+            (:class:`chainrule.optim.SGD` with classical momentum).
+        alpha: strength of the L2 penalty on the weights (not the biases).
+        batch_size: examples per gradient step; ``"auto"`` is ``min(200, n_samples)``.
+            A larger int is clipped to ``n_samples`` with a warning.
+        learning_rate_init: the optimizer's learning rate (constant).
+        max_iter: the most epochs ``fit`` runs (one pass over the data each).
+        shuffle: shuffle the examples before each epoch.
+        random_state: seeds the initial weights, the shuffling and the validation split;
+            an int makes fits reproducible.
+        tol: the improvement of the loss (or validation score) that counts as progress.
+        verbose: print the loss after each epoch.
+        warm_start: let ``fit`` continue from the previous fit's weights.
+        momentum: momentum of the ``"sgd"`` solver, in [0, 1].
+        early_stopping: hold out ``validation_fraction`` of the data, stop when its
+            accuracy stops improving and keep the weights with the best accuracy.
+        validation_fraction: share of the training data held out for early stopping.
+        beta_1: Adam's decay rate of the first moment, in [0, 1).
+        beta_2: Adam's decay rate of the second moment, in [0, 1).
+        epsilon: Adam's numerical-stability constant.
+        n_iter_no_change: stop after more than this many epochs without progress.
+
+    Attributes:
+        classes_: the class labels (for multilabel ``y``, the label indices).
+        network_: the trained :class:`chainrule.nn.MLP`.
+        coefs_: weight matrices, ``coefs_[k]`` of shape (units in layer k, units in k+1).
+        intercepts_: bias vectors, ``intercepts_[k]`` of shape (units in layer k+1,).
+        loss_: the last epoch's training loss; ``loss_curve_`` every epoch's.
+        best_loss_: the lowest training loss (None with early stopping).
+        validation_scores_, best_validation_score_: validation accuracy per epoch and
+            its best value (None without early stopping).
+        n_iter_: epochs run by the last ``fit`` (plus one per ``partial_fit``).
+        t_: training examples seen by the optimizer.
+        n_features_in_, feature_names_in_: the input's width and column names (the
+            latter only for input with string column names, such as a DataFrame).
+        n_layers_, n_outputs_, out_activation_: network depth, output units and the
+            output activation's scikit-learn name (``"logistic"`` or ``"softmax"``).
+    """
+
+    def fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> MLPClassifier:
+        """Train the network on ``X`` and labels ``y``.
+
+        Args:
+            X: training inputs, shape (n_samples, n_features): array, list or DataFrame.
+            y: class labels, shape (n_samples,) (any labels: ints, strings ...), or a
+                0/1 indicator matrix (n_samples, n_labels) for multilabel problems.
+
+        Returns:
+            The fitted estimator.
+        """
+        return self._fit(X, y, incremental=False)
+
+    def partial_fit(
+        self, X: npt.ArrayLike, y: npt.ArrayLike, classes: npt.ArrayLike | None = None
+    ) -> MLPClassifier:
+        """Train one epoch on ``X``, ``y``, continuing from the current weights and optimizer.
+
+        Args:
+            X: inputs, shape (n_samples, n_features).
+            y: labels for ``X``.
+            classes: every label the model will ever see; required on the first call
+                (for single-label ``y``), since one batch need not contain them all.
+
+        Returns:
+            The estimator.
+        """
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def predict(self, X: npt.ArrayLike) -> np.ndarray:
+        """Predicted class labels (the most probable class), shape (n_samples,).
+
+        For multilabel models, a 0/1 matrix (n_samples, n_labels) with 1 where a
+        label's probability is above one half.
+        """
+        probabilities = self.predict_proba(X)
+        if self._multilabel:
+            return (probabilities > 0.5).astype(int)
+        return self.classes_[np.argmax(probabilities, axis=1)]
+
+    def predict_proba(self, X: npt.ArrayLike) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order.
+
+        Args:
+            X: inputs, shape (n_samples, n_features).
+        """
+        logits = self._logits(self._validated_input(X))
+        if self._multilabel:
+            return functions.sigmoid(logits)
+        if self.n_outputs_ == 1:
+            positive = functions.sigmoid(logits)
+            return np.hstack([1.0 - positive, positive])
+        return functions.softmax(logits, axis=1).data
+
+    def predict_log_proba(self, X: npt.ArrayLike) -> np.ndarray:
+        """Logarithms of :meth:`predict_proba`, computed from the logits without underflow.
+
+        Args:
+            X: inputs, shape (n_samples, n_features).
+        """
+        logits = self._logits(self._validated_input(X))
+        if self.n_outputs_ == 1 or self._multilabel:
+            # log σ(z) = −softplus(−z) and log(1 − σ(z)) = −softplus(z).
+            log_positive = -functions.softplus(-logits)
+            if self._multilabel:
+                return log_positive
+            return np.hstack([-functions.softplus(logits), log_positive])
+        return functions.log_softmax(logits, axis=1).data
+
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's tags: this classifier also takes multilabel indicator targets."""
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    # --- hooks ---------------------------------------------------------------------------
+
+    def _validate_training_data(
+        self, X: Any, y: Any, *, reset: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        X, y = validate_data(self, X, y, reset=reset, multi_output=True, dtype=_FLOAT_DTYPES)
+        if y.ndim == 2 and y.shape[1] == 1:
+            # A column of labels is one label per row (warns as scikit-learn does).
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        return X, y
+
+    def _encode_targets(
+        self,
+        y: np.ndarray,
+        *,
+        first_pass: bool,
+        incremental: bool,
+        classes: Any,
+        dtype: np.dtype,
+    ) -> np.ndarray:
+        kind = type_of_target(y)
+        multilabel = kind == "multilabel-indicator"
+        if kind not in ("binary", "multiclass", "multilabel-indicator"):
+            raise ValueError(
+                f"MLPClassifier handles binary, multiclass and multilabel-indicator targets; "
+                f"y is {kind!r} (for several multiclass outputs, wrap the classifier in "
+                "sklearn.multioutput.MultiOutputClassifier)"
+            )
+        if first_pass:
+            self._set_classes(y, multilabel=multilabel, incremental=incremental, classes=classes)
+        else:
+            self._check_same_kind(y, multilabel=multilabel, classes=classes)
+        if not multilabel:
+            unknown = np.setdiff1d(y, self.classes_)
+            if len(unknown):
+                raise ValueError(
+                    f"y has labels {unknown.tolist()} that are not among the classes "
+                    f"{self.classes_.tolist()}; pass every label in `classes` on the first "
+                    "call to partial_fit, or call fit to start again"
+                )
+        if multilabel:
+            return y.astype(dtype)
+        indices = np.searchsorted(self.classes_, y)
+        if self.n_outputs_ == 1:
+            # One sigmoid unit: the target is 1 for classes_[1], 0 for classes_[0].
+            return indices.reshape(-1, 1).astype(dtype)
+        return indices
+
+    def _set_classes(
+        self, y: np.ndarray, *, multilabel: bool, incremental: bool, classes: Any
+    ) -> None:
+        if multilabel:
+            labels = np.arange(y.shape[1])
+        elif incremental:
+            if classes is None:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit: every label "
+                    "the model will see, e.g. classes=np.unique(y_all)"
+                )
+            labels = np.unique(column_or_1d(classes))
+        else:
+            labels = np.unique(y)
+        if not multilabel and len(labels) < 2:
+            raise ValueError(
+                f"MLPClassifier needs samples of at least 2 classes in the data, but got "
+                f"1 class: {labels[0]!r}"
+            )
+        self.classes_ = labels
+        self._multilabel = multilabel
+        self.n_outputs_ = len(labels) if (multilabel or len(labels) > 2) else 1
+        self.out_activation_ = "logistic" if (multilabel or len(labels) == 2) else "softmax"
+
+    def _check_same_kind(self, y: np.ndarray, *, multilabel: bool, classes: Any) -> None:
+        def describe(is_multilabel: bool) -> str:
+            return "a multilabel indicator matrix" if is_multilabel else "one label per row"
+
+        if multilabel != self._multilabel:
+            raise ValueError(
+                f"y is {describe(multilabel)} but the model was trained on "
+                f"{describe(self._multilabel)}; call fit to start again"
+            )
+        if multilabel and y.shape[1] != len(self.classes_):
+            raise ValueError(
+                f"y has {y.shape[1]} labels but the model was trained on "
+                f"{len(self.classes_)}; give the same label columns"
+            )
+        if classes is not None and not multilabel:
+            given = np.unique(column_or_1d(classes))
+            if not np.array_equal(given, self.classes_):
+                raise ValueError(
+                    f"classes={given.tolist()} differs from the classes the model was "
+                    f"trained on, {self.classes_.tolist()}; pass the same classes every time"
+                )
+
+    def _output_activation(self) -> str | None:
+        return "softmax" if self.out_activation_ == "softmax" else "sigmoid"
+
+    def _data_loss(self, logits: Tensor, targets: np.ndarray) -> Tensor:
+        if self.out_activation_ == "softmax":
+            return nn.cross_entropy(logits, targets)
+        # The log loss summed over the output units, averaged over examples.
+        loss = nn.binary_cross_entropy_with_logits(logits, targets, reduction="sum")
+        return loss * (1.0 / logits.shape[0])
+
+    def _validation_score(self, logits: np.ndarray, targets: np.ndarray) -> float:
+        if self.out_activation_ == "softmax":
+            return float(accuracy_score(targets, np.argmax(logits, axis=1)))
+        # σ(z) > 1/2 exactly when z > 0; a multilabel row counts only if all labels match.
+        return float(accuracy_score(targets.astype(int), (logits > 0).astype(int)))
+
+    def _stratify_on(self, targets: np.ndarray) -> np.ndarray | None:
+        return None if self._multilabel else targets
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """A multi-layer perceptron regressor trained by chainrule, with scikit-learn's API.
+
+    The output layer is linear, the loss half the mean squared error (as in
+    scikit-learn), and ``y`` may have several columns (one output unit each).
+    Use it like ``sklearn.neural_network.MLPRegressor``::
+
+        model = MLPRegressor(hidden_layer_sizes=(32,), random_state=0).fit(X, y)
+        model.predict(X_new)
+
+    Args:
+        hidden_layer_sizes: width of each hidden layer, e.g. ``(100,)`` or ``(32, 16)``;
+            ``()`` gives linear regression.
+        activation: hidden-layer activation: ``"identity"``, ``"logistic"`` (the sigmoid),
+            ``"tanh"`` or ``"relu"``.
+        solver: ``"adam"`` (:class:`chainrule.optim.Adam`) or ``"sgd"``
+            (:class:`chainrule.optim.SGD` with classical momentum).
+        alpha: strength of the L2 penalty on the weights (not the biases).
+        batch_size: examples per gradient step; ``"auto"`` is ``min(200, n_samples)``.
+            A larger int is clipped to ``n_samples`` with a warning.
+        learning_rate_init: the optimizer's learning rate (constant).
+        max_iter: the most epochs ``fit`` runs (one pass over the data each).
+        shuffle: shuffle the examples before each epoch.
+        random_state: seeds the initial weights, the shuffling and the validation split;
+            an int makes fits reproducible.
+        tol: the improvement of the loss (or validation score) that counts as progress.
+        verbose: print the loss after each epoch.
+        warm_start: let ``fit`` continue from the previous fit's weights.
+        momentum: momentum of the ``"sgd"`` solver, in [0, 1].
+        early_stopping: hold out ``validation_fraction`` of the data, stop when its R²
+            stops improving and keep the weights with the best R².
+        validation_fraction: share of the training data held out for early stopping.
+        beta_1: Adam's decay rate of the first moment, in [0, 1).
+        beta_2: Adam's decay rate of the second moment, in [0, 1).
+        epsilon: Adam's numerical-stability constant.
+        n_iter_no_change: stop after more than this many epochs without progress.
+
+    Attributes:
+        network_: the trained :class:`chainrule.nn.MLP`.
+        coefs_: weight matrices, ``coefs_[k]`` of shape (units in layer k, units in k+1).
+        intercepts_: bias vectors, ``intercepts_[k]`` of shape (units in layer k+1,).
+        loss_: the last epoch's training loss; ``loss_curve_`` every epoch's.
+        best_loss_: the lowest training loss (None with early stopping).
+        validation_scores_, best_validation_score_: validation R² per epoch and its
+            best value (None without early stopping).
+        n_iter_: epochs run by the last ``fit`` (plus one per ``partial_fit``).
+        t_: training examples seen by the optimizer.
+        n_features_in_, feature_names_in_: the input's width and column names (the
+            latter only for input with string column names, such as a DataFrame).
+        n_layers_, n_outputs_, out_activation_: network depth, output units (columns
+            of ``y``) and the output activation's name (``"identity"``).
+    """
+
+    def fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> MLPRegressor:
+        """Train the network on ``X`` and targets ``y``.
+
+        Args:
+            X: training inputs, shape (n_samples, n_features): array, list or DataFrame.
+            y: targets, shape (n_samples,) or (n_samples, n_outputs).
+
+        Returns:
+            The fitted estimator.
+        """
+        return self._fit(X, y, incremental=False)
+
+    def partial_fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> MLPRegressor:
+        """Train one epoch on ``X``, ``y``, continuing from the current weights and optimizer.
+
+        Args:
+            X: inputs, shape (n_samples, n_features).
+            y: targets for ``X``.
+
+        Returns:
+            The estimator.
+        """
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X: npt.ArrayLike) -> np.ndarray:
+        """Predicted targets: shape (n_samples,) for one output, else (n_samples, n_outputs).
+
+        Args:
+            X: inputs, shape (n_samples, n_features).
+        """
+        outputs = self._logits(self._validated_input(X))
+        return outputs.ravel() if self.n_outputs_ == 1 else outputs
+
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's tags: this regressor predicts several targets at once."""
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    # --- hooks ---------------------------------------------------------------------------
+
+    def _validate_training_data(
+        self, X: Any, y: Any, *, reset: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        X, y = validate_data(
+            self, X, y, reset=reset, multi_output=True, y_numeric=True, dtype=_FLOAT_DTYPES
+        )
+        return X, y
+
+    def _encode_targets(
+        self,
+        y: np.ndarray,
+        *,
+        first_pass: bool,
+        incremental: bool,
+        classes: Any,
+        dtype: np.dtype,
+    ) -> np.ndarray:
+        targets = y.reshape(-1, 1) if y.ndim == 1 else y
+        if first_pass:
+            self.n_outputs_ = targets.shape[1]
+            self.out_activation_ = "identity"
+        elif targets.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {targets.shape[1]} columns but the model was trained on "
+                f"{self.n_outputs_}; give the same target columns"
+            )
+        return targets.astype(dtype, copy=False)
+
+    def _output_activation(self) -> str | None:
+        return None
+
+    def _data_loss(self, logits: Tensor, targets: np.ndarray) -> Tensor:
+        # Half the squared error, as scikit-learn's MLPRegressor, so alpha means the same.
+        return nn.mse_loss(logits, targets) * 0.5
+
+    def _validation_score(self, logits: np.ndarray, targets: np.ndarray) -> float:
+        return float(r2_score(targets, logits))
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_real(
+    name: str,
+    value: Any,
+    *,
+    low: float,
+    high: float = np.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """Raise InvalidParameterError unless ``value`` is a real number in the interval."""
+    is_real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    above = is_real and (value > low if low_open else value >= low)
+    below = is_real and (value < high if high_open else value <= high)
+    if not (above and below and np.isfinite(value)):
+        interval = (
+            f"{'(' if low_open else '['}{low}, {high}{')' if high_open or high == np.inf else ']'}"
+        )
+        raise InvalidParameterError(f"{name} must be a real number in {interval}, got {value!r}")
