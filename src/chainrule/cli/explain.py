@@ -1,0 +1,141 @@
+"""``chainrule explain``: a derivative of an expression as a sum over paths, and its cost.
+
+The expression is parsed by :mod:`chainrule.expressions` (numbers, names,
+``+ - * / **``, parentheses and chainrule's functions), never evaluated by Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..expressions import ExpressionError, names, parse, parse_values, to_graph
+from ..value import Value
+from .main import UsageError
+
+DESCRIPTION = (
+    "Build the dataflow graph of an expression at a point, list every path from one "
+    "input to the output with the product of its edge partials, add them up, and set "
+    "the sum beside backprop's adjoint and the cost of each (paths against "
+    "multiply-adds). Example: chainrule explain 'cos(x**2*y) + x**2*sqrt(z)' "
+    "--at x=1 y=2 z=3 --wrt x"
+)
+
+
+def add_expression_arguments(parser: argparse.ArgumentParser) -> None:
+    """The expression and ``--at`` arguments that ``draw`` and ``explain`` share."""
+    parser.add_argument(
+        "expression",
+        help="e.g. 'cos(x**2*y) + x**2*sqrt(z)': numbers, names, + - * / **, "
+        "parentheses, exp log sin cos tan sqrt tanh sigmoid relu abs softplus "
+        "(one that starts with '-' goes last, after --)",
+    )
+    parser.add_argument(
+        "--at",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME=VALUE",
+        help="the point: a value for every name in the expression, e.g. --at x=1 y=2 z=3",
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_expression_arguments(parser)
+    parser.add_argument(
+        "--wrt", required=True, metavar="NAME", help="the input to differentiate by"
+    )
+    parser.add_argument(
+        "--max-paths",
+        type=_non_negative,
+        default=10_000,
+        metavar="N",
+        help="list the paths only if there are at most N (default 10000); the count is "
+        "always shown",
+    )
+    parser.add_argument(
+        "--symbolic",
+        action="store_true",
+        help="also print the derivative as a formula (needs sympy: the symbolic extra)",
+    )
+    parser.add_argument("--ascii", action="store_true", help="plain ASCII output")
+
+
+def _non_negative(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {number}")
+    return number
+
+
+def build_expression(text: str, pairs: list[str]) -> tuple[Value, dict[str, Value]]:
+    """Parse ``text`` and the ``--at`` pairs and build the graph, labelled ``f``.
+
+    Every problem becomes a :class:`UsageError` of one line that points at the
+    column of the expression (or of the ``--at`` pair) that is wrong.
+    """
+    try:
+        tree = parse(text)
+    except ExpressionError as error:
+        raise UsageError(error.one_line) from None
+    try:
+        values = parse_values(pairs)
+    except ExpressionError as error:
+        raise UsageError(f"--at {error.text!r} at column {error.column}: {error.message}") from None
+    known = names(tree)
+    for pair, name in zip(pairs, values):
+        if name not in known:
+            listed = ", ".join(known) or "none"
+            column = len(pair) - len(pair.lstrip()) + 1
+            raise UsageError(
+                f"--at {pair!r} at column {column}: {name} does not appear in the expression "
+                f"(its names: {listed})"
+            )
+    try:
+        output, leaves = to_graph(text, values)
+    except ExpressionError as error:
+        missing = [name for name in known if name not in values]
+        hint = f"; add {missing[0]}=… to --at" if missing else ""
+        raise UsageError(error.one_line + hint) from None
+    output.label = "f" if "f" not in leaves else None
+    return output, leaves
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..explain.paths import explain
+
+    output, leaves = build_expression(args.expression, args.at)
+    if args.wrt not in leaves:
+        listed = ", ".join(leaves) or "none"
+        raise UsageError(
+            f"--wrt {args.wrt}: the expression has no name {args.wrt} (its names: {listed})"
+        )
+    explanation = explain(
+        output, leaves[args.wrt], max_paths=args.max_paths, unicode=not args.ascii
+    )
+    print(explanation.report)
+    if args.symbolic:
+        print()
+        print(_symbolic_lines(output, leaves, explanation.output_name, args))
+    # A path sum that disagrees with backprop means an op row's partial is wrong.
+    return 1 if explanation.agrees is False else 0
+
+
+def _symbolic_lines(
+    output: Value, leaves: dict[str, Value], output_name: str, args: argparse.Namespace
+) -> str:
+    from ..explain.symbolic import symbolic
+
+    try:
+        formula = symbolic(output, args.wrt)
+    except ImportError as error:
+        raise UsageError(str(error)) from None
+    d = "d" if args.ascii else "∂"
+    point = {symbol: leaves[symbol.name].data for symbol in formula.free_symbols}
+    value = float(formula.subs(point))
+    return (
+        f"symbolic: {d}{output_name}/{d}{args.wrt} = {formula}\n"
+        f"          = {value:.6g} at the point"
+    )
