@@ -1,0 +1,302 @@
+"""Draw a multi-layer perceptron as the handouts do: units in layers, weights on edges.
+
+The drawing follows the Titanic figure of the assignment: layer k's units are
+``x_i^(k)`` (inputs first, the output last), each layer but the output has a bias unit
+fixed at 1 at its bottom (``x_{n_k+1}^(k)``), and the edge from unit j of layer k to
+unit i of layer k+1 carries the weight ``w_{i,j}^(k)`` and its value. Only the network
+contract is used — ``sizes``, ``activations`` and ``state_dict()`` — so the tensor MLP
+and the neuron-level NeuronMLP draw the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import render
+from .diagram import Diagram, DiagramEdge, DiagramError, DiagramNode, format_number
+from .render import EDGE_LABEL_SIZE, LINE_SPACING, text_width
+
+POSITIVE_COLOR = "#1c5fb8"  # blue: a positive weight
+NEGATIVE_COLOR = "#c92a2a"  # red: a negative weight
+ZERO_COLOR = "#9a9a9a"
+_MIN_WIDTH, _MAX_WIDTH = 0.6, 4.5  # edge widths for the smallest and largest |w|
+
+
+def draw_network(
+    mlp: Any,
+    *,
+    weights: bool = True,
+    color: bool = True,
+    values_for: Sequence[float] | np.ndarray | None = None,
+    rankdir: str = "LR",
+) -> Diagram:
+    """Draw an MLP with its units, bias units and weights, as in the handouts.
+
+    Args:
+        mlp: a :class:`chainrule.nn.MLP` or :class:`chainrule.nn.NeuronMLP` (anything
+            with ``sizes``, ``activations`` and ``state_dict()`` holding
+            ``layers.{k}.weight`` of shape (n_{k+2}, n_{k+1}) and ``layers.{k}.bias``).
+        weights: label every edge with its weight's name and value
+            (``w_{1,2}^{(1)} = −10``).
+        color: colour edges by the weight's sign (blue positive, red negative) and
+            make them wider the larger its magnitude.
+        values_for: one input example (n_1 numbers): every unit then shows its value
+            for it, computed with the network's weights and activations.
+        rankdir: ``"LR"`` (layers as columns) or ``"TB"`` (layers as rows).
+
+    Returns:
+        a :class:`~chainrule.explain.Diagram` (``.svg``, ``.save(path)``, …).
+    """
+    if rankdir not in _LABEL_FRACTIONS:
+        raise DiagramError(f"rankdir must be one of 'LR', 'TB', not {rankdir!r}")
+    sizes, activations, layers = _read_network(mlp)
+    unit_values = None if values_for is None else _forward(values_for, sizes, activations, layers)
+    largest = max((float(np.max(np.abs(w))) for w, _ in layers if w.size), default=0.0)
+    largest = max(
+        largest,
+        max((float(np.max(np.abs(b))) for _, b in layers if b is not None and b.size), default=0.0),
+    )
+
+    nodes: list[DiagramNode] = []
+    unit_ids: list[list[str]] = []  # per layer: unit ids, then the bias unit's
+    depth = len(sizes)
+    for k, size in enumerate(sizes, start=1):
+        role = "input" if k == 1 else "output" if k == depth else "hidden"
+        heading = f"layer {k}: {role}"
+        if k > 1:
+            heading += f", {_activation_name(activations[k - 2])}"
+        nodes.append(
+            DiagramNode(f"n{len(nodes)}", heading, heading, kind="heading", rank=k - 1, order=-1)
+        )
+        ids = []
+        kind = {"input": "input_unit", "output": "output_unit"}.get(role, "unit")
+        for i in range(1, size + 1):
+            name = f"x_{{{i}}}^{{({k})}}"
+            value = None if unit_values is None else float(unit_values[k - 1][i - 1])
+            lines = () if value is None else (f"= {format_number(value)}",)
+            node = DiagramNode(
+                f"n{len(nodes)}", name, name, lines, kind, value=value, rank=k - 1, order=i
+            )
+            nodes.append(node)
+            ids.append(node.id)
+        if k < depth and layers[k - 1][1] is not None:
+            name = f"x_{{{size + 1}}}^{{({k})}}"
+            node = DiagramNode(
+                f"n{len(nodes)}",
+                name,
+                name,
+                ("= 1 (bias)",),
+                "bias",
+                1.0,
+                rank=k - 1,
+                order=size + 1,
+            )
+            nodes.append(node)
+            ids.append(node.id)
+        unit_ids.append(ids)
+
+    low, high, single = _LABEL_FRACTIONS[rankdir]
+    edges: list[DiagramEdge] = []
+    label_sizes: list[tuple[float, float]] = []  # per layer: widest label along, across
+    for k, (weight, bias) in enumerate(layers, start=1):
+        sources = unit_ids[k - 1]
+        targets = unit_ids[k][: sizes[k]]
+        widest = 0.0
+        for i, target in enumerate(targets, start=1):
+            incoming = list(weight[i - 1])
+            if bias is not None:
+                incoming.append(bias[i - 1])
+            if len(targets) == 1:
+                fraction = single
+            else:
+                fraction = low + (high - low) * (i - 1) / (len(targets) - 1)
+            for j, w in enumerate(incoming, start=1):
+                name = f"w_{{{i},{j}}}^{{({k})}}"
+                label = f"{name} = {format_number(float(w))}" if weights else ""
+                widest = max(widest, text_width(label, EDGE_LABEL_SIZE) + 8)
+                edges.append(
+                    DiagramEdge(
+                        f"e{len(edges)}",
+                        sources[j - 1],
+                        target,
+                        value=float(w),
+                        label=label,
+                        name=name,
+                        color=_weight_color(float(w)) if color else None,
+                        width=_weight_width(float(w), largest) if color else None,
+                        label_position=fraction,
+                    )
+                )
+        tall = EDGE_LABEL_SIZE * LINE_SPACING + 4
+        label_sizes.append((widest, tall) if rankdir == "LR" else (tall, widest))
+    rank_gaps, node_gap = _spacing(nodes, sizes, label_sizes, rankdir) if weights else ({}, 34.0)
+    caption = _caption(sizes, activations, color, weights)
+    return Diagram(
+        nodes,
+        edges,
+        rankdir=rankdir,
+        caption=caption,
+        engine="python",  # Graphviz would not keep the layers' order or the label lines
+        balance=False,
+        node_gap=node_gap,
+        rank_gaps=rank_gaps,
+    )
+
+
+# Where weight labels sit along their edges, as fractions from the source:
+# (first target unit, last target unit, a layer with one unit). Labels of the edges
+# into one unit share one fraction, so they lie on a line across the drawing, spread
+# out as their sources are; each target unit gets its own line. Top to bottom, labels
+# are wide across the drawing, so they stay near the sources, where edges are apart.
+_LABEL_FRACTIONS: dict[str, tuple[float, float, float]] = {
+    "LR": (0.2, 0.7, 0.4),
+    "TB": (0.1, 0.35, 0.2),
+}
+_LABEL_PAD = 10.0
+
+
+def _spacing(
+    nodes: list[DiagramNode],
+    sizes: list[int],
+    label_sizes: list[tuple[float, float]],
+    rankdir: str,
+) -> tuple[dict[int, float], float]:
+    """Gaps between layers and between units so that no two weight labels overlap."""
+    low, high, single = _LABEL_FRACTIONS[rankdir]
+    rank_gaps: dict[int, float] = {}
+    for k, (along, _) in enumerate(label_sizes):
+        targets = sizes[k + 1]
+        if targets == 1:
+            # The label sits between the layers, clear of both.
+            needed = (along / 2 + _LABEL_PAD) / min(single, 1 - single)
+        else:
+            # One line per target unit, the lines a label apart, the outer ones clear of
+            # the units at either end.
+            needed = max(
+                (along + _LABEL_PAD) / ((high - low) / (targets - 1)),
+                (along / 2 + _LABEL_PAD) / min(low, 1 - high),
+            )
+        rank_gaps[k] = max(120.0, needed)
+    # Across, neighbouring labels on one line are (1 − fraction) × the distance between
+    # their sources apart: put the closest pair of units far enough apart for that.
+    fraction = max(high if any(s > 1 for s in sizes[1:]) else 0.0, single)
+    across = max(cross for _, cross in label_sizes)
+    extents: list[float] = []
+    for node in nodes:
+        if node.kind != "heading":
+            width, height, _ = render.measure_node(node)
+            extents.append(height if rankdir == "LR" else width)
+    closest = min(extents) / 2 + max(extents) / 2
+    node_gap = max(34.0, (across + _LABEL_PAD) / (1 - fraction) - closest)
+    return rank_gaps, node_gap
+
+
+def _weight_color(w: float) -> str:
+    if w > 0:
+        return POSITIVE_COLOR
+    if w < 0:
+        return NEGATIVE_COLOR
+    return ZERO_COLOR
+
+
+def _weight_width(w: float, largest: float) -> float:
+    if largest <= 0:
+        return _MIN_WIDTH
+    return _MIN_WIDTH + (_MAX_WIDTH - _MIN_WIDTH) * abs(w) / largest
+
+
+def _activation_name(activation: Any) -> str:
+    if activation is None:
+        return "identity"
+    if isinstance(activation, str):
+        return activation
+    return str(getattr(activation, "__name__", type(activation).__name__))
+
+
+def _caption(sizes: list[int], activations: list[Any], color: bool, weights: bool) -> str:
+    shape = "→".join(str(s) for s in sizes)
+    lines = [
+        f"w_{{i,j}}^{{(k)}}: the weight from unit j of layer k to unit i of layer k+1 "
+        f"(MLP {shape}; the last unit of a layer below the output is its bias, fixed at 1)"
+    ]
+    if color:
+        lines.append("edges: blue positive, red negative weights; width grows with |w|")
+    if not weights:
+        lines.append("weights hidden (weights=True shows them)")
+    return "\n".join(lines)
+
+
+def _read_network(
+    mlp: Any,
+) -> tuple[list[int], list[Any], list[tuple[np.ndarray, np.ndarray | None]]]:
+    """Sizes, activations and (weight, bias) per layer, checked against each other."""
+    missing = [a for a in ("sizes", "activations", "state_dict") if not hasattr(mlp, a)]
+    if missing:
+        raise TypeError(
+            f"draw_network takes an MLP (chainrule.nn.MLP or NeuronMLP); "
+            f"{type(mlp).__name__} has no {', '.join(missing)}"
+        )
+    sizes = [int(s) for s in mlp.sizes]
+    activations = list(mlp.activations)
+    if len(sizes) < 2:
+        raise DiagramError(f"an MLP needs at least 2 layers, this one has sizes {sizes}")
+    if len(activations) != len(sizes) - 1:
+        raise DiagramError(
+            f"the MLP has {len(sizes) - 1} layers after the input but {len(activations)} "
+            "activations"
+        )
+    state = mlp.state_dict()
+    layers: list[tuple[np.ndarray, np.ndarray | None]] = []
+    for k in range(len(sizes) - 1):
+        key = f"layers.{k}.weight"
+        if key not in state:
+            raise DiagramError(f"the MLP's state_dict has no {key!r} (keys: {', '.join(state)})")
+        weight = np.asarray(state[key], dtype=np.float64)
+        expected = (sizes[k + 1], sizes[k])
+        if weight.shape != expected:
+            raise DiagramError(
+                f"{key} has shape {weight.shape}, expected {expected} from sizes {sizes}"
+            )
+        bias = state.get(f"layers.{k}.bias")
+        if bias is not None:
+            bias = np.asarray(bias, dtype=np.float64)
+            if bias.shape != (sizes[k + 1],):
+                raise DiagramError(
+                    f"layers.{k}.bias has shape {bias.shape}, expected {(sizes[k + 1],)}"
+                )
+        layers.append((weight, bias))
+    return sizes, activations, layers
+
+
+def _forward(
+    values_for: Sequence[float] | np.ndarray,
+    sizes: list[int],
+    activations: list[Any],
+    layers: list[tuple[np.ndarray, np.ndarray | None]],
+) -> list[np.ndarray]:
+    """Every layer's unit values for one example, with the network's own activations."""
+    x = np.asarray(values_for, dtype=np.float64)
+    if x.ndim == 2 and x.shape[0] == 1:
+        x = x[0]
+    if x.shape != (sizes[0],):
+        raise DiagramError(
+            f"values_for takes one example of {sizes[0]} numbers (the input layer's width), "
+            f"got shape {x.shape}"
+        )
+    values = [x]
+    for (weight, bias), activation in zip(layers, activations):
+        s = weight @ values[-1] + (0.0 if bias is None else bias)
+        values.append(_activate(activation, s))
+    return values
+
+
+def _activate(activation: Any, s: np.ndarray) -> np.ndarray:
+    from ..nn import get_activation
+    from ..tensor import tensor
+
+    function = get_activation(activation)
+    result = function(tensor(s))
+    return np.asarray(getattr(result, "data", result), dtype=np.float64).reshape(s.shape)
