@@ -14,9 +14,16 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.explain import diagram as diagram_module
-from chainrule.explain import render
-from chainrule.explain.diagram import Diagram, DiagramError, draw, format_number, parse_number
+from chainrule.explanations import diagram as diagram_module
+from chainrule.explanations import render
+from chainrule.explanations.diagram import (
+    Diagram,
+    DiagramEdge,
+    DiagramError,
+    draw,
+    format_number,
+    parse_number,
+)
 from chainrule.graph import Node
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -49,7 +56,7 @@ def svg_texts(svg: str) -> list[str]:
     return ["".join(t.itertext()).replace("\u00a0", " ") for t in root.iter(f"{SVG}text")]
 
 
-def edge_by_names(diagram: Diagram, source: str, target: str) -> cr.explain.diagram.DiagramEdge:
+def edge_by_names(diagram: Diagram, source: str, target: str) -> DiagramEdge:
     (edge,) = diagram.edges_between(source, target)
     return edge
 
@@ -688,7 +695,7 @@ def _has_ancestor(node: Node, ancestor: Node) -> bool:
 
 def test_layered_layout_handles_cycles_self_loops_and_empty_graphs() -> None:
     """The layout never fails on shapes a hand-built Diagram may have."""
-    from chainrule.explain.layout import LayoutEdge, LayoutError, LayoutNode, layered_layout
+    from chainrule.explanations.layout import LayoutEdge, LayoutError, LayoutNode, layered_layout
 
     boxes = [LayoutNode(30, 20) for _ in range(4)]
     cyclic = [LayoutEdge(0, 1), LayoutEdge(1, 2), LayoutEdge(2, 0), LayoutEdge(3, 3)]
@@ -704,7 +711,7 @@ def test_layered_layout_handles_cycles_self_loops_and_empty_graphs() -> None:
 
 def test_isotonic_placement_keeps_order_and_gaps_closest_to_the_targets() -> None:
     """Positions keep their order and gaps and are least-squares closest to the targets."""
-    from chainrule.explain.layout import _isotonic_with_gaps
+    from chainrule.explanations.layout import _isotonic_with_gaps
 
     rng = np.random.default_rng(3)
     for _ in range(50):

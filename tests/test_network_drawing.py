@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.explain import render
-from chainrule.explain.diagram import DiagramError, parse_number
-from chainrule.explain.network import NEGATIVE_COLOR, POSITIVE_COLOR, ZERO_COLOR, draw_network
+from chainrule.explanations import render
+from chainrule.explanations.diagram import DiagramError, parse_number
+from chainrule.explanations.network import NEGATIVE_COLOR, POSITIVE_COLOR, ZERO_COLOR, draw_network
 
 # Assignment exercise 2: x_1^(2) "is female", x_2^(2) "is a young male", x_1^(3) survives.
 HAND_WEIGHTS = {

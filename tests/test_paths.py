@@ -1,4 +1,4 @@
-"""Tests for chainrule.explain.paths: derivatives as sums over paths, and their cost."""
+"""Tests for chainrule.explanations.paths: derivatives as sums over paths, and their cost."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 import chainrule
 from chainrule import Value
 from chainrule.errors import ChainruleError
-from chainrule.explain import PathExplanation, explain
-from chainrule.explain.paths import TooManyPathsError, all_nodes, mlp_path_count
+from chainrule.explanations import PathExplanation, explain
+from chainrule.explanations.paths import TooManyPathsError, all_nodes, mlp_path_count
 from chainrule.expressions import to_graph
 
 F_TEXT = "cos(x**2*y) + x**2*sqrt(z)"
@@ -378,11 +378,11 @@ def test_explain_ascii_report_stays_ascii_when_refused_or_truncated() -> None:
     assert len(listed.paths) == 9 and "more paths" not in listed.format()
 
 
-def test_chainrule_explain_is_callable_after_the_package_is_imported() -> None:
-    """chainrule.explain(output, wrt) works even once the explain package is imported."""
-    import chainrule.explain
+def test_chainrule_explain_stays_the_function_after_the_package_is_imported() -> None:
+    """chainrule.explain(output, wrt) works once the explanations package is imported."""
+    import chainrule.explanations
 
     x = Value(0.5, "x")
     result = chainrule.explain(chainrule.sin(x), x)
     assert result.total == pytest.approx(math.cos(0.5))
-    assert chainrule.explain.explain is explain
+    assert chainrule.explanations.explain is explain

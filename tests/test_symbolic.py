@@ -1,4 +1,4 @@
-"""Tests for chainrule.explain.symbolic: the chain rule written out with sympy."""
+"""Tests for chainrule.explanations.symbolic: the chain rule written out with sympy."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 import chainrule
 from chainrule import Value
-from chainrule.explain import symbolic
-from chainrule.explain.symbolic import SymbolicError
+from chainrule.explanations import symbolic
+from chainrule.explanations.symbolic import SymbolicError
 from chainrule.expressions import to_graph
 
 sympy = pytest.importorskip("sympy")

@@ -56,10 +56,10 @@ _LAZY = {
     "save": "chainrule.io:save",
     "load": "chainrule.io:load",
     "compile": "chainrule.compile:compile",
-    "draw": "chainrule.explain:draw",
-    "draw_network": "chainrule.explain:draw_network",
-    "explain": "chainrule.explain:explain",
-    "symbolic": "chainrule.explain:symbolic",
+    "draw": "chainrule.explanations:draw",
+    "draw_network": "chainrule.explanations:draw_network",
+    "explain": "chainrule.explanations:explain",
+    "symbolic": "chainrule.explanations:symbolic",
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..explain.diagram import SAVE_FORMATS
+from ..explanations.diagram import SAVE_FORMATS
 from .explain import add_expression_arguments, build_expression
 from .main import UsageError
 
@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..explain.diagram import draw
+    from ..explanations.diagram import draw
 
     if args.output is not None:
         suffix = Path(args.output).suffix.lower()

@@ -104,7 +104,7 @@ def build_expression(text: str, pairs: list[str]) -> tuple[Value, dict[str, Valu
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..explain.paths import explain
+    from ..explanations.paths import explain
 
     output, leaves = build_expression(args.expression, args.at)
     if args.wrt not in leaves:
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
 def _symbolic_lines(
     output: Value, leaves: dict[str, Value], output_name: str, args: argparse.Namespace
 ) -> str:
-    from ..explain.symbolic import symbolic
+    from ..explanations.symbolic import symbolic
 
     try:
         formula = symbolic(output, args.wrt)

@@ -1,6 +1,6 @@
 """Writers for diagrams: SVG (pure Python), PNG and PDF (matplotlib), and DOT.
 
-SVG, PNG and PDF all draw the same :class:`~chainrule.explain.layout.Layout`, so a
+SVG, PNG and PDF all draw the same :class:`~chainrule.explanations.layout.Layout`, so a
 figure looks the same in a notebook, a web page and a printed handout. DOT is the
 diagram as Graphviz source, for people who want to restyle it with Graphviz.
 

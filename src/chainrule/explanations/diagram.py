@@ -8,8 +8,8 @@ every edge the local partial derivative ∂child/∂parent, read from the op's
 formula (``2·x``, ``−sin(x²·y)``) and as a number at the current point.
 
 The diagram is a plain model (``.nodes``, ``.edges``) that the writers in
-:mod:`chainrule.explain.render` turn into SVG, PNG, PDF or DOT, laid out by the
-pure-Python layout in :mod:`chainrule.explain.layout` (or by Graphviz where it is
+:mod:`chainrule.explanations.render` turn into SVG, PNG, PDF or DOT, laid out by the
+pure-Python layout in :mod:`chainrule.explanations.layout` (or by Graphviz where it is
 installed and the graph is small).
 
 Folding modules
@@ -130,7 +130,7 @@ class DiagramEdge:
 class Diagram:
     """A dataflow diagram: the model (``nodes``, ``edges``) and its drawings.
 
-    Build one with :func:`draw` or :func:`~chainrule.explain.draw_network`. In Jupyter
+    Build one with :func:`draw` or :func:`~chainrule.explanations.draw_network`. In Jupyter
     it shows itself (``_repr_svg_``).
 
     Args:

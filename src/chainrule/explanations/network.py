@@ -48,7 +48,7 @@ def draw_network(
         rankdir: ``"LR"`` (layers as columns) or ``"TB"`` (layers as rows).
 
     Returns:
-        a :class:`~chainrule.explain.Diagram` (``.svg``, ``.save(path)``, …).
+        a :class:`~chainrule.explanations.Diagram` (``.svg``, ``.save(path)``, …).
     """
     if rankdir not in _LABEL_FRACTIONS:
         raise DiagramError(f"rankdir must be one of 'LR', 'TB', not {rankdir!r}")

@@ -12,11 +12,6 @@ same ones backward uses.
 
 from __future__ import annotations
 
-import sys
-import types
-from typing import Any
-
-from ..graph import Node
 from .diagram import Diagram as Diagram
 from .diagram import draw as draw
 from .network import draw_network as draw_network
@@ -25,19 +20,3 @@ from .paths import explain as explain
 from .symbolic import symbolic as symbolic
 
 __all__ = ["Diagram", "PathExplanation", "draw", "draw_network", "explain", "symbolic"]
-
-
-class _ExplainPackage(types.ModuleType):
-    """This package, callable as :func:`explain`.
-
-    ``chainrule.explain`` is meant to be the function, but importing this package
-    (``from chainrule.explain import draw``) makes Python set the attribute
-    ``chainrule.explain`` to the package itself. Calling the package therefore
-    calls the function, so ``chainrule.explain(output, wrt)`` works either way.
-    """
-
-    def __call__(self, output: Node, wrt: Node | str, **options: Any) -> PathExplanation:
-        return explain(output, wrt, **options)
-
-
-sys.modules[__name__].__class__ = _ExplainPackage
