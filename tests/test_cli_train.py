@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from chainrule import nn
 from chainrule.cli import _csv
 from chainrule.cli.main import main
 from chainrule.cli.train import parse_hidden
+from chainrule.io import load, read_metadata, save
 
 FAST = ["--epochs", "60", "--quiet"]
 
 
-def _write(path: Path, header: list[str], rows: list[list[object]]) -> Path:
+def _write(path: Path, header: list[str], rows: Sequence[Sequence[object]]) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
@@ -69,17 +72,21 @@ def test_train_learns_a_generated_classification_csv(
 def test_train_save_and_predict_round_trip(
     classification_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A saved model predicts the file's labels; the CSV output has one row per input row."""
+    """A model saved as one file (the preprocessing in its metadata, no sidecar) predicts the
+    file's labels; the CSV output has one row per input row."""
     model = tmp_path / "model.safetensors"
     assert (
         main(["train", str(classification_csv), "--target", "label", "--save", str(model), *FAST])
         == 0
     )
-    sidecar = tmp_path / "model.safetensors.preprocessing.json"
-    assert model.is_file() and sidecar.is_file()
-    document = json.loads(sidecar.read_text())
+    assert f"Saved the model and its preprocessing to {model}." in capsys.readouterr().out
+    assert _files(tmp_path) == {"people.csv", "model.safetensors"}
+    document = read_metadata(model)["preprocessing"]
+    assert document["format"] == "chainrule-train-preprocessing"
     assert [entry["column"] for entry in document["features"]] == ["x1", "x2", "colour"]
+    assert document["features"][2]["categories"] == ["blue", "green", "red"]
     assert document["target"]["classes"] == ["no", "yes"]
+    assert document["loss"] == "log_loss"
 
     out = tmp_path / "predictions.csv"
     assert main(["predict", str(model), str(classification_csv), "-o", str(out)]) == 0
@@ -92,7 +99,24 @@ def test_train_save_and_predict_round_trip(
     assert agreement >= 0.9
     for row in predictions:
         assert float(row["probability_no"]) + float(row["probability_yes"]) == pytest.approx(1.0)
-    assert not [name for name in _files(tmp_path) if name.endswith(".tmp")]
+    assert _files(tmp_path) == {"people.csv", "model.safetensors", "predictions.csv"}
+
+
+def test_preprocessing_round_trips_through_model_metadata(tmp_path: Path) -> None:
+    """Preprocessing.as_metadata, stored with chainrule.save and read back, gives an equal
+    Preprocessing (numbers bit for bit)."""
+    preprocessing = _csv.Preprocessing(
+        (
+            _csv.ColumnEncoding("age", "numeric", mean=29.69911764705882, scale=14.52649733233),
+            _csv.ColumnEncoding("sex", "one_hot", categories=("female", "male")),
+        ),
+        _csv.TargetEncoding("fare", "regression", mean=32.204207968574636, scale=49.6655344),
+        "mse",
+    )
+    path = save(
+        nn.MLP([3, 1], seed=0), tmp_path / "m.model", metadata={"p": preprocessing.as_metadata()}
+    )
+    assert _csv.Preprocessing.from_metadata(read_metadata(path)["p"], str(path)) == preprocessing
 
 
 def test_predict_writes_to_stdout_without_output_option(
@@ -253,7 +277,7 @@ def test_train_non_numeric_value_names_file_line_and_column(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A word in a numeric column is reported with the file, its line and the column."""
-    rows = [[i, i * 2.5, i % 2] for i in range(30)]
+    rows: list[list[object]] = [[i, i * 2.5, i % 2] for i in range(30)]
     rows[16][1] = "twelve"
     data = _write(tmp_path / "numbers.csv", ["id", "size", "label"], rows)
     error = _run_failing(
@@ -303,14 +327,23 @@ def test_predict_bad_input_leaves_an_existing_output_untouched(
     assert out.read_text() == "old predictions\n"
 
 
+def _resave_with_preprocessing(path: Path, change: Callable[[dict[str, Any]], object]) -> None:
+    """Save the model at ``path`` again with its preprocessing changed by ``change``."""
+    model, metadata = load(path, with_metadata=True)
+    change(metadata["preprocessing"])
+    save(model, path, metadata=metadata)
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
         ("delete_model", "no such model file"),
-        ("delete_sidecar", "preprocessing file"),
-        ("truncate_model", "SHA-256 differs"),
-        ("garbage_with_matching_hash", "cannot load model file"),
-        ("garbage_sidecar", "not a preprocessing file"),
+        ("truncate_model", "cannot load model file"),
+        ("garbage", "cannot load model file"),
+        ("foreign_format", "preprocessing is malformed (its format is 'something else')"),
+        ("missing_kind", "preprocessing is malformed (missing entry 'kind')"),
+        ("nan_scale", "preprocessing is malformed (column 'x1''s scale is 'NaN'"),
+        ("other_network", "its network has 4 inputs and 1 outputs but its preprocessing"),
     ],
 )
 def test_predict_unreadable_model_exits_2(
@@ -321,29 +354,46 @@ def test_predict_unreadable_model_exits_2(
     damage: str,
     message: str,
 ) -> None:
-    """A missing, truncated, corrupt or mismatched model file is one line and exit 2."""
+    """A missing, truncated or corrupt model file, or one whose stored preprocessing is
+    malformed or does not fit its network, is one line and exit 2."""
     capsys.readouterr()
-    sidecar = saved_model.with_name(saved_model.name + ".preprocessing.json")
     if damage == "delete_model":
         saved_model.unlink()
-    elif damage == "delete_sidecar":
-        sidecar.unlink()
     elif damage == "truncate_model":
         saved_model.write_bytes(saved_model.read_bytes()[:40])
-    elif damage == "garbage_with_matching_hash":
-        import hashlib
-
+    elif damage == "garbage":
         saved_model.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
-        document = json.loads(sidecar.read_text())
-        document["model_sha256"] = hashlib.sha256(saved_model.read_bytes()).hexdigest()
-        sidecar.write_text(json.dumps(document))
+    elif damage == "foreign_format":
+        _resave_with_preprocessing(saved_model, lambda p: p.update(format="something else"))
+    elif damage == "missing_kind":
+        _resave_with_preprocessing(saved_model, lambda p: p["features"][0].pop("kind"))
+    elif damage == "nan_scale":
+        _resave_with_preprocessing(saved_model, lambda p: p["features"][0].update(scale="NaN"))
     else:
-        sidecar.write_text('{"format": "something else"}')
+        metadata = read_metadata(saved_model)
+        save(nn.MLP([4, 3, 1], output_activation="sigmoid", seed=0), saved_model, metadata)
     out = tmp_path / "p.csv"
     error = _run_failing(
         ["predict", str(saved_model), str(classification_csv), "-o", str(out)], capsys, tmp_path
     )
     assert message in error
+    assert not out.exists()
+
+
+def test_predict_on_a_model_without_preprocessing_exits_2(
+    classification_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model saved with chainrule.save from Python (no preprocessing in its metadata) is
+    refused with one line saying so and what to do, and no output."""
+    model = save(nn.MLP([5, 1], output_activation="sigmoid", seed=0), tmp_path / "plain.model")
+    out = tmp_path / "p.csv"
+    error = _run_failing(
+        ["predict", str(model), str(classification_csv), "-o", str(out)], capsys, tmp_path
+    )
+    assert error.startswith("chainrule predict: error: ")
+    assert "without the preprocessing that 'chainrule train --save' stores" in error
+    assert "saved with chainrule.save from Python" in error
+    assert "chainrule train FILE.csv --target COLUMN --save MODEL" in error
     assert not out.exists()
 
 

@@ -15,7 +15,16 @@ import pytest
 
 import chainrule
 from chainrule import nn
-from chainrule.io import MAX_HEADER_BYTES, ModelFileError, load, save
+from chainrule.io import (
+    MAX_HEADER_BYTES,
+    MAX_METADATA_BYTES,
+    MAX_METADATA_DEPTH,
+    MetadataError,
+    ModelFileError,
+    load,
+    read_metadata,
+    save,
+)
 
 # --- helpers ----------------------------------------------------------------------------
 
@@ -519,3 +528,260 @@ def test_load_refuses_pickle_payloads_without_running_them(tmp_path: Path) -> No
         with pytest.raises(ModelFileError):
             load(path)
     assert not marker.exists()
+
+
+# --- user metadata ----------------------------------------------------------------------
+
+_METADATA = {
+    "features": [{"column": "age", "mean": 29.69911764705882, "scale": 14.526497332334042}],
+    "classes": ["no", "yes", "peut-être ✓"],
+    "counts": {"rows": 891, "big": 2**70, "negative": -3},
+    "flags": [True, False, None],
+    "tiny": 5e-324,
+    "empty": {"list": [], "dict": {}, "text": ""},
+}
+
+
+def test_save_load_round_trips_metadata(tmp_path: Path) -> None:
+    """Metadata given to save comes back equal from load(with_metadata=True) and read_metadata,
+    floats bit for bit, and the model beside it is unchanged."""
+    model = nn.MLP([3, 4, 2], seed=0)
+    path = save(model, tmp_path / "model.safetensors", metadata=_METADATA)
+    loaded, metadata = load(path, with_metadata=True)
+    assert metadata == _METADATA
+    assert metadata["features"][0]["mean"].hex() == (29.69911764705882).hex()
+    assert read_metadata(path) == _METADATA
+    _assert_same_state(loaded.state_dict(), model.state_dict())
+    plain = load(path)
+    assert isinstance(plain, nn.MLP)  # without with_metadata: the model alone, as before
+    header, _ = _read_raw(path)
+    assert json.loads(header["__metadata__"]["user"]) == _METADATA
+
+
+def test_save_metadata_accepts_any_mapping_and_tuples(tmp_path: Path) -> None:
+    """A read-only mapping and tuples are stored; tuples come back as lists (JSON arrays)."""
+    from types import MappingProxyType
+
+    path = save(
+        nn.MLP([2, 1], seed=0),
+        tmp_path / "m.safetensors",
+        metadata=MappingProxyType({"shape": (2, 1), "inner": MappingProxyType({"a": 1})}),
+    )
+    assert read_metadata(path) == {"shape": [2, 1], "inner": {"a": 1}}
+
+
+def test_save_without_metadata_writes_the_original_format(tmp_path: Path) -> None:
+    """With no metadata the header holds exactly the three original metadata fields, and
+    load(with_metadata=True) and read_metadata give an empty dict."""
+    _, path = _saved_mlp(tmp_path)
+    header, _ = _read_raw(path)
+    assert sorted(header["__metadata__"]) == ["chainrule_version", "config", "format"]
+    model, metadata = load(path, with_metadata=True)
+    assert isinstance(model, nn.MLP)
+    assert metadata == {}
+    assert read_metadata(path) == {}
+
+
+def test_save_empty_metadata_round_trips(tmp_path: Path) -> None:
+    """An empty mapping is stored as an empty JSON object and read back as {}."""
+    path = save(nn.MLP([2, 1], seed=0), tmp_path / "m.safetensors", metadata={})
+    header, _ = _read_raw(path)
+    assert header["__metadata__"]["user"] == "{}"
+    assert read_metadata(path) == {}
+
+
+def test_load_reads_a_hand_written_file_of_the_original_format(tmp_path: Path) -> None:
+    """A file laid out as before user metadata existed (written here byte by byte) still
+    loads, with empty metadata."""
+    model = nn.MLP([2, 2, 1], seed=4)
+    state = model.state_dict()
+    header: dict[str, Any] = {}
+    data = b""
+    for name, array in state.items():
+        chunk = np.asarray(array, dtype="<f8").tobytes()
+        header[name] = {
+            "dtype": "F64",
+            "shape": list(np.shape(array)),
+            "data_offsets": [len(data), len(data) + len(chunk)],
+        }
+        data += chunk
+    header["__metadata__"] = {
+        "format": "chainrule",
+        "chainrule_version": "0.1.0",
+        "config": json.dumps(model.config()),
+    }
+    path = _write_raw(tmp_path / "old.safetensors", header, data)
+    loaded, metadata = load(path, with_metadata=True)
+    assert metadata == {}
+    _assert_same_state(loaded.state_dict(), model.state_dict())
+
+
+def _cycle() -> dict[str, Any]:
+    looped: dict[str, Any] = {}
+    looped["self"] = looped
+    return looped
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({1: "one"}, "metadata has the key 1 of type int; JSON keys must be str"),
+        ({"a": {"b": {(1, 2): 3}}}, r"metadata\['a'\]\['b'\] has the key \(1, 2\) of type tuple"),
+        ({"a": [1, float("nan")]}, r"metadata\['a'\]\[1\] is nan; JSON has no NaN"),
+        ({"a": float("-inf")}, "is -inf; JSON has no NaN or infinity"),
+        ({"a": {1, 2}}, r"metadata\['a'\] is a set"),
+        ({"a": b"bytes"}, r"metadata\['a'\] is a bytes"),
+        ({"a": np.int64(3)}, r"metadata\['a'\] is a int64 .*\.tolist\(\)"),
+        ({"a": object()}, r"metadata\['a'\] is a object"),
+        ({"a": Path("x")}, r"metadata\['a'\] is a PosixPath|metadata\['a'\] is a WindowsPath"),
+        ([("a", 1)], "metadata must be a mapping with str keys"),
+        ("text", "metadata must be a mapping with str keys"),
+        pytest.param(_cycle(), r"contains itself", id="cycle"),
+        pytest.param(
+            _nested(MAX_METADATA_DEPTH + 1), f"nested more than {MAX_METADATA_DEPTH}", id="deep"
+        ),
+        pytest.param(
+            {"blob": "x" * MAX_METADATA_BYTES},
+            f"more than the {MAX_METADATA_BYTES} bytes allowed",
+            id="too-large",
+        ),
+    ],
+)
+def test_save_refuses_metadata_that_is_not_plain_json(
+    tmp_path: Path, metadata: Any, message: str
+) -> None:
+    """Metadata JSON cannot hold exactly (or too large or deep) raises MetadataError naming
+    the entry, and leaves an existing file untouched and no other file behind."""
+    path = tmp_path / "model.safetensors"
+    save(nn.MLP([2, 1], seed=0), path)
+    before = path.read_bytes()
+    with pytest.raises(MetadataError, match=message) as caught:
+        save(nn.MLP([2, 1], seed=1), path, metadata=metadata)
+    assert isinstance(caught.value, chainrule.ChainruleError)
+    assert isinstance(caught.value, TypeError) and isinstance(caught.value, ValueError)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
+
+
+def test_save_accepts_metadata_at_the_depth_limit(tmp_path: Path) -> None:
+    """Nesting exactly MAX_METADATA_DEPTH deep is allowed and round-trips."""
+    deep = _nested(MAX_METADATA_DEPTH)
+    path = save(nn.MLP([2, 1], seed=0), tmp_path / "deep.safetensors", metadata=deep)
+    assert read_metadata(path) == deep
+
+
+def _with_user_text(path: Path, text: Any) -> None:
+    """Replace the file's stored user metadata by ``text`` (as written by a tamperer)."""
+    header, data = _read_raw(path)
+    header["__metadata__"]["user"] = text
+    _write_raw(path, header, data)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{not json", "the user metadata is not valid JSON"),
+        ('{"a": 1', "the user metadata is not valid JSON"),
+        ("[1, 2]", "the user metadata is a JSON array, not a JSON object"),
+        ('"just text"', "the user metadata is a JSON string, not a JSON object"),
+        ("3.5", "the user metadata is a JSON number, not a JSON object"),
+        ("null", "the user metadata is JSON null, not a JSON object"),
+        ({"a": 1}, r"'__metadata__'\['user'\] is not a string holding a JSON object"),
+        (["a"], r"'__metadata__'\['user'\] is not a string"),
+        ('{"a": 1, "a": 2}', "the key 'a' appears twice"),
+        ('{"a": NaN}', "NaN is not a JSON number"),
+        ('{"a": [1e999]}', r"the user metadata\['a'\]\[0\] is inf; JSON has no NaN"),
+        pytest.param(
+            '{"a": ' * 70 + "1" + "}" * 70, f"nested more than {MAX_METADATA_DEPTH}", id="deep"
+        ),
+        pytest.param("[" * 100_000 + "]" * 100_000, "not valid JSON", id="too-deep-for-json"),
+        pytest.param(
+            '{"a": "' + "x" * MAX_METADATA_BYTES + '"}',
+            f"more than the {MAX_METADATA_BYTES} allowed",
+            id="too-large",
+        ),
+        # MAX_METADATA_BYTES characters, one more byte in UTF-8: the limit counts bytes.
+        pytest.param(
+            '{"a": "é' + "x" * (MAX_METADATA_BYTES - 10) + '"}',
+            f"{MAX_METADATA_BYTES + 1} bytes",
+            id="too-large-in-utf8",
+        ),
+    ],
+)
+def test_load_refuses_malformed_user_metadata(tmp_path: Path, text: Any, message: str) -> None:
+    """User metadata in a file that is not a JSON object string within the limits is refused
+    with ModelFileError by load, load(with_metadata=True) and read_metadata alike."""
+    _, path = _saved_mlp(tmp_path)
+    _with_user_text(path, text)
+    for read in (load, lambda p: load(p, with_metadata=True), read_metadata):
+        with pytest.raises(ModelFileError, match=message) as caught:
+            read(path)
+        assert caught.value.path == path
+
+
+def test_load_parses_user_metadata_as_data_only(tmp_path: Path) -> None:
+    """A pickle or Python code in the user metadata is refused or returned as plain text,
+    never run: the payload's marker never appears."""
+    marker = tmp_path / "pwned"
+    _, path = _saved_mlp(tmp_path)
+    _with_user_text(path, _pickle_payload(marker).decode("latin-1"))
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        load(path)
+    code = f"__import__('pathlib').Path({str(marker)!r}).touch()"
+    _with_user_text(path, json.dumps({"code": code}))
+    assert read_metadata(path) == {"code": code}
+    assert load(path, with_metadata=True)[1] == {"code": code}
+    _with_user_text(path, code)
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        load(path)
+    assert not marker.exists()
+
+
+def test_read_metadata_does_not_build_the_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """read_metadata returns the metadata without calling chainrule.nn.from_config."""
+    path = save(nn.MLP([2, 1], seed=0), tmp_path / "m.safetensors", metadata={"k": "v"})
+
+    def must_not_build(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("from_config was called by read_metadata")
+
+    monkeypatch.setattr(nn, "from_config", must_not_build)
+    assert read_metadata(path) == {"k": "v"}
+
+
+@pytest.mark.parametrize("change", [_overlap_offsets, _foreign_format, _extra_metadata_key])
+def test_read_metadata_validates_the_header(tmp_path: Path, change: Any) -> None:
+    """A tampered header is refused by read_metadata, not only by load."""
+    path = save(nn.MLP([3, 4, 2], seed=0), tmp_path / "m.safetensors", metadata={"k": 1})
+    _tamper(path, change)
+    with pytest.raises(ModelFileError):
+        read_metadata(path)
+
+
+def test_read_metadata_missing_file_raises_file_not_found(tmp_path: Path) -> None:
+    """read_metadata on a path with no file raises FileNotFoundError."""
+    with pytest.raises(FileNotFoundError):
+        read_metadata(tmp_path / "nothing.safetensors")
+
+
+def test_metadata_is_read_by_the_safetensors_package(tmp_path: Path) -> None:
+    """The safetensors package reads a file with user metadata: a JSON string under 'user'."""
+    if importlib.util.find_spec("safetensors") is None:
+        pytest.skip("the safetensors package is not installed")
+    from safetensors import safe_open
+
+    model = nn.MLP([2, 3, 1], seed=0)
+    path = save(model, tmp_path / "m.safetensors", metadata=_METADATA)
+    with safe_open(str(path), "np") as handle:
+        assert json.loads(handle.metadata()["user"]) == _METADATA
+        assert handle.get_tensor("layers.0.weight").tobytes() == (
+            model.state_dict()["layers.0.weight"].tobytes()
+        )

@@ -10,11 +10,14 @@ The header maps every tensor name (the model's ``state_dict`` keys, such as
 ``"layers.0.weight"``) to ``{"dtype": "F32" | "F64", "shape": [...],
 "data_offsets": [begin, end]}`` (byte offsets into the data section), plus
 ``"__metadata__"``: ``{"format": "chainrule", "chainrule_version": "...",
-"config": "<model.config() as a JSON string>"}``.
+"config": "<model.config() as a JSON string>"}`` and, when :func:`save` was given
+``metadata``, ``"user": "<that metadata as a JSON object string>"`` (every metadata
+value is a string, as the safetensors layout requires). Files without ``"user"`` (all
+files written before it existed) load with empty metadata.
 
 Nothing in a file is ever executed: the header is parsed as JSON, the tensors are
-read as plain numbers, and the architecture is rebuilt by
-:func:`chainrule.nn.from_config` from the JSON config. No pickle, no eval.
+read as plain numbers, the user metadata is parsed as JSON data, and the architecture
+is rebuilt by :func:`chainrule.nn.from_config` from the JSON config. No pickle, no eval.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
@@ -37,17 +40,25 @@ from .errors import ChainruleError
 if TYPE_CHECKING:
     from .nn import Module
 
-__all__ = ["ModelFileError", "load", "save"]
+__all__ = ["MetadataError", "ModelFileError", "load", "read_metadata", "save"]
 
 FORMAT_NAME = "chainrule"
 
 #: The header is at most this long (the safetensors package's own limit), so a
 #: corrupted length field cannot make ``load`` allocate gigabytes.
 MAX_HEADER_BYTES = 100_000_000
+#: The user metadata, as UTF-8 JSON text, is at most this long: it travels in the
+#: header, which every reader parses whole, so it is meant for small documents
+#: (preprocessing, provenance), not for data.
+MAX_METADATA_BYTES = 10_000_000
+#: Dicts and lists in the user metadata nest at most this deep (which also stops a
+#: structure that contains itself).
+MAX_METADATA_DEPTH = 64
 
 _LENGTH_FIELD_BYTES = 8
 _METADATA_KEY = "__metadata__"
 _METADATA_FIELDS = ("format", "chainrule_version", "config")
+_USER_METADATA_FIELD = "user"
 _TENSOR_FIELDS = frozenset({"dtype", "shape", "data_offsets"})
 _DTYPE_OF_CODE: dict[str, np.dtype] = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
 _CODE_OF_DTYPE: dict[np.dtype, str] = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64"}
@@ -67,11 +78,19 @@ class ModelFileError(ChainruleError, ValueError):
         self.problem = problem
 
 
+class MetadataError(ChainruleError, TypeError, ValueError):
+    """Metadata given to :func:`save` cannot be stored: not plain JSON data, or too large.
+
+    A TypeError (a value or key of the wrong type) and a ValueError (NaN, too large,
+    too deep) at once, so either ``except`` catches it.
+    """
+
+
 # --- saving ---------------------------------------------------------------------------
 
 
-def save(model: Module, path: PathLike) -> Path:
-    """Write ``model``'s architecture and weights to ``path``, atomically.
+def save(model: Module, path: PathLike, metadata: Mapping[str, Any] | None = None) -> Path:
+    """Write ``model``'s architecture and weights (and your metadata) to ``path``, atomically.
 
     The file is first written to a temporary file in the same folder, flushed to
     disk and then renamed over ``path``: a crash or an error mid-way leaves any
@@ -82,11 +101,23 @@ def save(model: Module, path: PathLike) -> Path:
             ``MLP``, a ``NeuronMLP``, ...).
         path: where to write; the folder must exist. The suffix is up to you
             (``.safetensors`` tells other tools what the file is).
+        metadata: anything to keep with the model (how inputs were scaled, class
+            names, provenance), returned by ``load(path, with_metadata=True)`` and
+            :func:`read_metadata`. It must be plain JSON data: a mapping with ``str``
+            keys whose values are mappings with ``str`` keys, lists or tuples (read
+            back as lists), ``str``, ``int``, finite ``float``, ``bool`` or ``None``,
+            nested at most :data:`MAX_METADATA_DEPTH` deep and at most
+            :data:`MAX_METADATA_BYTES` as JSON. ``None`` (the default) stores none.
 
     Returns:
         The path written, as a ``Path``.
+
+    Raises:
+        MetadataError: ``metadata`` is not plain JSON data or is too large; the
+            message says which entry. Nothing is written.
     """
     target = Path(path)
+    metadata_text = None if metadata is None else _encode_metadata(metadata)
     config = model.config()
     if not isinstance(config, dict) or not isinstance(config.get("type"), str):
         raise TypeError(
@@ -124,6 +155,8 @@ def save(model: Module, path: PathLike) -> Path:
         "chainrule_version": __version__,
         "config": config_text,
     }
+    if metadata_text is not None:
+        header[_METADATA_KEY][_USER_METADATA_FIELD] = metadata_text
     header_bytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
     # Pad with spaces (valid JSON whitespace) so the data section starts 8-byte aligned,
     # as the safetensors package writes it.
@@ -138,6 +171,77 @@ def save(model: Module, path: PathLike) -> Path:
 
     _atomic_write(target, write_contents)
     return target
+
+
+def _encode_metadata(metadata: Mapping[str, Any]) -> str:
+    """``metadata`` as compact JSON text, after checking it is plain JSON data of bounded size."""
+    if not isinstance(metadata, Mapping):
+        raise MetadataError(
+            f"metadata must be a mapping with str keys (such as a dict), got "
+            f"{type(metadata).__name__}"
+        )
+    try:
+        plain = _plain_json_data(metadata, "metadata", 0)
+    except _NotJsonData as error:
+        raise MetadataError(f"cannot save the metadata: {error}") from None
+    try:
+        text = json.dumps(plain, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError as error:  # e.g. an int with more digits than Python converts
+        raise MetadataError(f"cannot save the metadata: {error}") from None
+    size = len(text.encode("utf-8"))
+    if size > MAX_METADATA_BYTES:
+        raise MetadataError(
+            f"cannot save the metadata: it is {size} bytes as JSON, more than the "
+            f"{MAX_METADATA_BYTES} bytes allowed; keep large data in a file of its own"
+        )
+    return text
+
+
+class _NotJsonData(Exception):
+    """Internal: a value in the metadata is not plain JSON data (the message says where)."""
+
+
+def _plain_json_data(value: Any, where: str, depth: int) -> Any:
+    """A copy of ``value`` made of dicts, lists, str, int, float, bool and None.
+
+    Refuses (with _NotJsonData naming the entry, e.g. ``metadata['a'][2]``) what JSON
+    cannot hold exactly: keys that are not str (json.dumps would silently turn ``1``
+    into ``"1"``), NaN and infinities, other types, and nesting deeper than
+    MAX_METADATA_DEPTH.
+    """
+    if depth > MAX_METADATA_DEPTH:
+        shown = where if len(where) <= 80 else where[:77] + "..."
+        raise _NotJsonData(
+            f"{shown} is nested more than {MAX_METADATA_DEPTH} levels deep (or contains itself)"
+        )
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _NotJsonData(f"{where} is {value!r}; JSON has no NaN or infinity")
+        return value
+    if isinstance(value, Mapping):
+        plain = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise _NotJsonData(
+                    f"{where} has the key {key!r} of type {type(key).__name__}; "
+                    "JSON keys must be str"
+                )
+            plain[key] = _plain_json_data(item, f"{where}[{key!r}]", depth + 1)
+        return plain
+    if isinstance(value, (list, tuple)):
+        return [
+            _plain_json_data(item, f"{where}[{index}]", depth + 1)
+            for index, item in enumerate(value)
+        ]
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    raise _NotJsonData(
+        f"{where} is a {type(value).__name__} ({shown}), which JSON cannot hold; use "
+        "dicts with str keys, lists, str, int, float, bool and None (convert numpy "
+        "values with .tolist() or float())"
+    )
 
 
 def _little_endian(name: str, value: Any) -> np.ndarray:
@@ -196,24 +300,41 @@ def _fsync_folder(folder: Path) -> None:
 # --- loading --------------------------------------------------------------------------
 
 
-def load(path: PathLike) -> Module:
-    """Rebuild a model saved by :func:`save`.
+@overload
+def load(path: PathLike, *, with_metadata: Literal[False] = False) -> Module: ...
+
+
+@overload
+def load(path: PathLike, *, with_metadata: Literal[True]) -> tuple[Module, dict[str, Any]]: ...
+
+
+@overload
+def load(path: PathLike, *, with_metadata: bool) -> Module | tuple[Module, dict[str, Any]]: ...
+
+
+def load(path: PathLike, *, with_metadata: bool = False) -> Module | tuple[Module, dict[str, Any]]:
+    """Rebuild a model saved by :func:`save`, and optionally return its metadata.
 
     The whole header is validated before anything is built: the length field, the
     JSON, the known keys and dtypes, the byte offsets (contiguous, in bounds,
-    matching the shapes) and the metadata. Then the architecture is rebuilt from
-    its JSON config, every tensor's name, shape and dtype is checked against it,
-    and only then are the weights read.
+    matching the shapes) and the metadata, including the user metadata (parsed as
+    JSON data, never executed). Then the architecture is rebuilt from its JSON
+    config, every tensor's name, shape and dtype is checked against it, and only
+    then are the weights read.
 
     Args:
         path: a file written by :func:`save`.
+        with_metadata: also return the metadata given to :func:`save`.
 
     Returns:
-        The model (an ``MLP``, ``NeuronMLP``, ...) with the saved weights.
+        The model (an ``MLP``, ``NeuronMLP``, ...) with the saved weights; with
+        ``with_metadata=True``, ``(model, metadata)`` where ``metadata`` is a dict,
+        empty when the file holds none.
 
     Raises:
-        ModelFileError: the file is truncated, corrupted, tampered with, or its
-            tensors do not fit the architecture it names; the message says what.
+        ModelFileError: the file is truncated, corrupted, tampered with, its user
+            metadata is not a JSON object within the limits, or its tensors do not
+            fit the architecture it names; the message says what.
         FileNotFoundError: there is no such file.
     """
     with open(path, "rb") as handle:
@@ -229,14 +350,39 @@ def load(path: PathLike) -> Module:
         for name, (dtype, shape, begin) in contents.layout.items()
     }
     model.load_state_dict(state, strict=True)
+    if with_metadata:
+        return model, contents.user_metadata
     return model
+
+
+def read_metadata(path: PathLike) -> dict[str, Any]:
+    """The metadata given to :func:`save` for the model file at ``path``, without the model.
+
+    The header is validated as :func:`load` validates it (length field, JSON, tensor
+    entries and offsets, the architecture config's form, the user metadata), but no
+    model is built and no weights are read.
+
+    Args:
+        path: a file written by :func:`save`.
+
+    Returns:
+        The metadata as a dict; empty when the file holds none.
+
+    Raises:
+        ModelFileError: the header is truncated, corrupted or tampered with.
+        FileNotFoundError: there is no such file.
+    """
+    with open(path, "rb") as handle:
+        return _read_header(path, handle).user_metadata
 
 
 @dataclass(frozen=True)
 class _Header:
-    """A validated header: the architecture config and where each tensor lies."""
+    """A validated header: the architecture config, the user metadata and where each
+    tensor lies."""
 
     config: dict[str, Any]
+    user_metadata: dict[str, Any]
     layout: dict[str, tuple[np.dtype, tuple[int, ...], int]]  # name -> dtype, shape, begin
     data_size: int
 
@@ -257,10 +403,10 @@ def _read_header(path: PathLike, handle: IO[bytes]) -> _Header:
             f"{_header_room(file_size)}; the file is truncated or not a model file",
         )
     header = _parse_header(path, handle.read(header_length))
-    config = _parse_metadata(path, header.pop(_METADATA_KEY, None))
+    config, user_metadata = _parse_metadata(path, header.pop(_METADATA_KEY, None))
     data_size = file_size - _LENGTH_FIELD_BYTES - header_length
     layout = _parse_layout(path, header, data_size)
-    return _Header(config, layout, data_size)
+    return _Header(config, user_metadata, layout, data_size)
 
 
 def _build_architecture(
@@ -356,18 +502,18 @@ def _refuse(constant: str) -> Any:
     raise ValueError(f"{constant} is not a JSON number")
 
 
-def _parse_metadata(path: PathLike, metadata: Any) -> dict[str, Any]:
+def _parse_metadata(path: PathLike, metadata: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The architecture config and the user metadata (empty if absent) of ``__metadata__``."""
     if metadata is None:
         raise ModelFileError(
             path, f"the header has no {_METADATA_KEY!r}: it is not a chainrule model file"
         )
     if not isinstance(metadata, dict):
         raise ModelFileError(path, f"{_METADATA_KEY!r} is not a JSON object")
-    unknown = sorted(set(metadata) - set(_METADATA_FIELDS))
+    known = [*_METADATA_FIELDS, _USER_METADATA_FIELD]
+    unknown = sorted(set(metadata) - set(known))
     if unknown:
-        raise ModelFileError(
-            path, f"{_METADATA_KEY!r} has unknown keys {unknown}; known: {list(_METADATA_FIELDS)}"
-        )
+        raise ModelFileError(path, f"{_METADATA_KEY!r} has unknown keys {unknown}; known: {known}")
     for field in _METADATA_FIELDS:
         if not isinstance(metadata.get(field), str):
             raise ModelFileError(path, f"{_METADATA_KEY!r}[{field!r}] is missing or not a string")
@@ -385,7 +531,49 @@ def _parse_metadata(path: PathLike, metadata: Any) -> dict[str, Any]:
         raise ModelFileError(
             path, "the architecture config is not a JSON object with a 'type' string"
         )
-    return config
+    return config, _parse_user_metadata(path, metadata.get(_USER_METADATA_FIELD))
+
+
+def _parse_user_metadata(path: PathLike, text: Any) -> dict[str, Any]:
+    """The user metadata: a JSON object in a string, held to the limits save() applies."""
+    if text is None:
+        return {}  # files written without metadata, and all files from before it existed
+    where = f"{_METADATA_KEY!r}[{_USER_METADATA_FIELD!r}]"
+    if not isinstance(text, str):
+        raise ModelFileError(path, f"{where} is not a string holding a JSON object")
+    size = len(text.encode("utf-8"))
+    if size > MAX_METADATA_BYTES:
+        raise ModelFileError(
+            path, f"the user metadata is {size} bytes, more than the {MAX_METADATA_BYTES} allowed"
+        )
+    try:
+        metadata = json.loads(
+            text, object_pairs_hook=_refuse_duplicate_keys, parse_constant=_refuse
+        )
+    except (ValueError, RecursionError) as error:
+        raise ModelFileError(path, f"the user metadata is not valid JSON ({error})") from None
+    if not isinstance(metadata, dict):
+        raise ModelFileError(
+            path, f"the user metadata is {_json_kind(metadata)}, not a JSON object"
+        )
+    try:
+        # The same rules as at saving: this catches numbers such as 1e999 that JSON
+        # parses to infinity, and nesting deeper than save() would have written.
+        plain: dict[str, Any] = _plain_json_data(metadata, "the user metadata", 0)
+    except _NotJsonData as error:
+        raise ModelFileError(path, str(error)) from None
+    return plain
+
+
+def _json_kind(value: Any) -> str:
+    """What a parsed JSON value is, in JSON's own words (for messages)."""
+    if isinstance(value, list):
+        return "a JSON array"
+    if isinstance(value, str):
+        return "a JSON string"
+    if isinstance(value, bool) or value is None:
+        return f"JSON {json.dumps(value)}"
+    return "a JSON number"
 
 
 def _parse_layout(

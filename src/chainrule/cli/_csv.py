@@ -34,6 +34,10 @@ class CsvError(ChainruleError, ValueError):
     """A CSV file cannot be used as asked; the message says where and why."""
 
 
+class PreprocessingError(ChainruleError, ValueError):
+    """A model file's ``chainrule train`` preprocessing is missing or malformed."""
+
+
 @dataclass(frozen=True)
 class CsvTable:
     """A CSV file read into memory: its header, its rows of text cells and their line numbers.
@@ -330,8 +334,9 @@ def write_csv(
 MAX_AUTO_CLASSES = 10
 PREPROCESSING_FORMAT = "chainrule-train-preprocessing"
 PREPROCESSING_VERSION = 1
-#: ``chainrule train --save MODEL`` writes the preprocessing next to the model, here.
-PREPROCESSING_SUFFIX = ".preprocessing.json"
+#: ``chainrule train --save MODEL`` stores the preprocessing in the model file's metadata
+#: (``chainrule.save(..., metadata=...)``) under this key.
+PREPROCESSING_METADATA_KEY = "preprocessing"
 
 
 @dataclass(frozen=True)
@@ -367,6 +372,7 @@ class ColumnEncoding:
         return one_hot(text_column(table, self.column), self.categories)
 
     def as_json(self) -> dict[str, object]:
+        """This encoding as plain JSON data."""
         if self.kind == "numeric":
             return {
                 "column": self.column,
@@ -401,6 +407,7 @@ class TargetEncoding:
         return len(self.classes) if self.task == "multiclass" else 1
 
     def as_json(self) -> dict[str, object]:
+        """This encoding as plain JSON data."""
         return {
             "column": self.column,
             "task": self.task,
@@ -418,13 +425,11 @@ class Preprocessing:
         features: one :class:`ColumnEncoding` per feature column, in input order.
         target: the :class:`TargetEncoding`.
         loss: the loss the model was trained with.
-        model_sha256: SHA-256 of the model file this belongs to (checked on load).
     """
 
     features: tuple[ColumnEncoding, ...]
     target: TargetEncoding
     loss: str
-    model_sha256: str = ""
 
     @property
     def input_names(self) -> list[str]:
@@ -449,61 +454,98 @@ class Preprocessing:
                 unknown[encoding.column] = missing
         return np.hstack(blocks), unknown
 
-    def to_json(self) -> str:
-        """The preprocessing as a JSON document (no pickle: plain data only)."""
-        import json
-
-        document = {
+    def as_metadata(self) -> dict[str, object]:
+        """The preprocessing as plain JSON data, for a model file's metadata."""
+        return {
             "format": PREPROCESSING_FORMAT,
             "version": PREPROCESSING_VERSION,
-            "model_sha256": self.model_sha256,
             "loss": self.loss,
             "features": [encoding.as_json() for encoding in self.features],
             "target": self.target.as_json(),
         }
-        return json.dumps(document, indent=2, allow_nan=False) + "\n"
 
     @classmethod
-    def from_json(cls, text: str, source: str) -> Preprocessing:
-        """Parse a document written by :meth:`to_json`; ``source`` names it in errors."""
-        import json
+    def from_metadata(cls, document: object, source: str) -> Preprocessing:
+        """Parse what :meth:`as_metadata` wrote; ``source`` (the model file) names it in errors.
 
+        Raises:
+            PreprocessingError: the document is not a preprocessing of this version, or
+                an entry is missing or of the wrong kind (the message says which).
+        """
         try:
-            document = json.loads(text)
+            if not isinstance(document, dict):
+                raise ValueError(f"it is a {type(document).__name__}, not a JSON object")
             if document.get("format") != PREPROCESSING_FORMAT:
-                raise ValueError(f"format is {document.get('format')!r}")
+                raise ValueError(f"its format is {document.get('format')!r}")
             if document.get("version") != PREPROCESSING_VERSION:
                 raise ValueError(f"version {document.get('version')!r} is not supported")
-            features = tuple(_column_encoding(entry) for entry in document["features"])
-            target_entry = document["target"]
-            target = TargetEncoding(
-                column=str(target_entry["column"]),
-                task=_one_of(target_entry["task"], ("binary", "multiclass", "regression")),
-                classes=tuple(str(label) for label in target_entry["classes"]),
-                mean=float(target_entry["mean"]),
-                scale=float(target_entry["scale"]),
-            )
-            if not features:
+            entries = document["features"]
+            if not isinstance(entries, list) or not entries:
                 raise ValueError("it lists no feature columns")
-            return cls(features, target, str(document["loss"]), str(document["model_sha256"]))
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
-            detail = f"missing field {error}" if isinstance(error, KeyError) else str(error)
-            raise CsvError(
-                f"{source}: not a preprocessing file written by 'chainrule train --save' ({detail})"
+            features = tuple(_column_encoding(entry) for entry in entries)
+            target = _target_encoding(document["target"])
+            loss = _one_of(document["loss"], ("log_loss", "cross_entropy", "mse"))
+            return cls(features, target, loss)
+        except (ValueError, KeyError, TypeError) as error:
+            detail = f"missing entry {error}" if isinstance(error, KeyError) else str(error)
+            raise PreprocessingError(
+                f"{source}: its 'chainrule train' preprocessing is malformed ({detail}); "
+                "train and save the model again with 'chainrule train --save'"
             ) from None
 
 
-def _column_encoding(entry: dict[str, object]) -> ColumnEncoding:
+def _column_encoding(entry: object) -> ColumnEncoding:
+    if not isinstance(entry, dict):
+        raise ValueError(f"a feature entry is a {type(entry).__name__}, not a JSON object")
+    column = _text(entry["column"], "a feature column's name")
     kind = _one_of(entry["kind"], ("numeric", "one_hot"))
     if kind == "numeric":
-        scale = float(entry["scale"])  # type: ignore[arg-type]
+        mean = _finite(entry["mean"], f"column {column!r}'s mean")
+        scale = _finite(entry["scale"], f"column {column!r}'s scale")
         if not scale > 0:
-            raise ValueError(f"column {entry['column']!r} has scale {scale}")
-        return ColumnEncoding(str(entry["column"]), kind, float(entry["mean"]), scale)  # type: ignore[arg-type]
+            raise ValueError(f"column {column!r} has scale {scale}")
+        return ColumnEncoding(column, kind, mean, scale)
     categories = entry["categories"]
     if not isinstance(categories, list) or not categories:
-        raise ValueError(f"column {entry['column']!r} has no categories")
-    return ColumnEncoding(str(entry["column"]), kind, categories=tuple(str(c) for c in categories))
+        raise ValueError(f"column {column!r} has no categories")
+    return ColumnEncoding(
+        column,
+        kind,
+        categories=tuple(_text(c, f"a category of column {column!r}") for c in categories),
+    )
+
+
+def _target_encoding(entry: object) -> TargetEncoding:
+    if not isinstance(entry, dict):
+        raise ValueError(f"the target entry is a {type(entry).__name__}, not a JSON object")
+    column = _text(entry["column"], "the target column's name")
+    task = _one_of(entry["task"], ("binary", "multiclass", "regression"))
+    labels = entry["classes"]
+    if not isinstance(labels, list):
+        raise ValueError("the target's classes are not a list")
+    classes = tuple(_text(label, "a class label") for label in labels)
+    if task == "binary" and len(classes) != 2:
+        raise ValueError(f"a binary target has {len(classes)} classes")
+    if task == "multiclass" and len(classes) < 2:
+        raise ValueError(f"a multiclass target has {len(classes)} classes")
+    mean = _finite(entry["mean"], "the target's mean")
+    scale = _finite(entry["scale"], "the target's scale")
+    if not scale > 0:
+        raise ValueError(f"the target has scale {scale}")
+    return TargetEncoding(column, task, classes, mean, scale)
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} is {value!r}, not text")
+    return value
+
+
+def _finite(value: object, what: str) -> float:
+    # bool is an int to Python but never a meaningful mean or scale.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{what} is {value!r}, not a finite number")
+    return float(value)
 
 
 def _one_of(value: object, allowed: tuple[str, ...]) -> str:

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
-from ._csv import PREPROCESSING_SUFFIX, Preprocessing, read_csv, write_csv
+from ._csv import PREPROCESSING_METADATA_KEY, Preprocessing, read_csv, write_csv
 from .main import UsageError
-from .train import predict_arrays, sidecar_path
+from .train import predict_arrays
 
 DESCRIPTION = (
-    "Predict with a model saved by 'chainrule train --save MODEL'. Reads MODEL and "
-    f"MODEL{PREPROCESSING_SUFFIX} (how CSV columns become inputs), encodes FILE.csv the "
-    "same way and writes one row per input row: the predicted class and each class's "
-    "probability, or the predicted value for a regression. Other columns of FILE.csv, "
-    "such as the target, are ignored."
+    "Predict with a model saved by 'chainrule train --save MODEL'. Reads the model and, "
+    "from the same file, how CSV columns become its inputs, encodes FILE.csv that way and "
+    "writes one row per input row: the predicted class and each class's probability, or "
+    "the predicted value for a regression. Other columns of FILE.csv, such as the target, "
+    "are ignored."
 )
 
 
@@ -32,40 +31,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_trained(model_path: Path) -> tuple[object, Preprocessing]:
-    """The model saved at ``model_path`` and its preprocessing, checked to belong together.
+    """The model saved at ``model_path`` and the preprocessing stored in its metadata.
 
     Raises:
-        UsageError: the model or its preprocessing file is missing, unreadable, or they
-            do not belong together.
+        UsageError: there is no such file, or it holds no ``chainrule train``
+            preprocessing (a model saved with chainrule.save from Python), or the
+            preprocessing does not fit the network's inputs and outputs.
+        ModelFileError: the file is not a valid model file.
+        PreprocessingError: the stored preprocessing is malformed.
     """
     from ..io import load
 
     if not model_path.is_file():
         raise UsageError(f"{model_path}: no such model file")
-    sidecar = sidecar_path(model_path)
-    if not sidecar.is_file():
+    # One read gives the model and its metadata from the same version of the file.
+    model, metadata = load(model_path, with_metadata=True)
+    document = metadata.get(PREPROCESSING_METADATA_KEY)
+    if document is None:
         raise UsageError(
-            f"{model_path}: its preprocessing file {sidecar} is missing; models saved by "
-            "'chainrule train --save' come with one"
+            f"{model_path} is a chainrule model file without the preprocessing that "
+            "'chainrule train --save' stores in it (how CSV columns become inputs), such "
+            "as a model saved with chainrule.save from Python; train one with 'chainrule "
+            "train FILE.csv --target COLUMN --save MODEL', or predict in Python with "
+            "chainrule.load"
         )
-    try:
-        preprocessing = Preprocessing.from_json(sidecar.read_text(encoding="utf-8"), str(sidecar))
-        model_bytes = model_path.read_bytes()
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"cannot read {sidecar} or {model_path}: {error}") from None
-    if hashlib.sha256(model_bytes).hexdigest() != preprocessing.model_sha256:
-        raise UsageError(
-            f"{model_path} is not the model {sidecar} was written for (its SHA-256 differs); "
-            "save the model again with 'chainrule train --save'"
-        )
-    model = load(model_path)
+    preprocessing = Preprocessing.from_metadata(document, str(model_path))
     sizes = getattr(model, "sizes", None)
     expected = [len(preprocessing.input_names), preprocessing.target.outputs]
     if sizes is None or [sizes[0], sizes[-1]] != expected:
         shape = f"{sizes[0]} inputs and {sizes[-1]} outputs" if sizes else "an unknown shape"
         raise UsageError(
-            f"{model_path} has {shape} but {sidecar} describes {expected[0]} inputs and "
-            f"{expected[1]} outputs; save the model again with 'chainrule train --save'"
+            f"{model_path}: its network has {shape} but its preprocessing describes "
+            f"{expected[0]} inputs and {expected[1]} outputs; train and save the model "
+            "again with 'chainrule train --save'"
         )
     return model, preprocessing
 

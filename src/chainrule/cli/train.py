@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import hashlib
 import math
-import os
-import uuid
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
 from ._csv import (
     MAX_AUTO_CLASSES,
-    PREPROCESSING_SUFFIX,
+    PREPROCESSING_METADATA_KEY,
     ColumnEncoding,
     CsvError,
     CsvTable,
@@ -29,7 +25,6 @@ from ._csv import (
     numeric_column,
     read_csv,
     text_column,
-    write_atomically,
 )
 from ._report import format_table, percent
 from .main import UsageError
@@ -40,8 +35,8 @@ DESCRIPTION = (
     "so) and numeric ones standardised. The task follows the target: text or a few whole "
     f"numbers (at most {MAX_AUTO_CLASSES}) are classes (log loss for two, cross-entropy for "
     "more), other numbers a regression (square loss). Prints the training progress and a "
-    "final report; --save writes the model and, next to it, MODEL"
-    f"{PREPROCESSING_SUFFIX} (the feature encoding 'chainrule predict' needs)."
+    "final report; --save writes the model to one file that also holds the feature "
+    "encoding 'chainrule predict' needs."
 )
 
 _LOSSES = ("auto", "mse", "log_loss", "cross_entropy")
@@ -115,8 +110,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--save",
         metavar="MODEL",
-        help="write the trained model to MODEL and its preprocessing to "
-        f"MODEL{PREPROCESSING_SUFFIX}",
+        help="write the trained model to MODEL, with its preprocessing (feature encoding, "
+        "classes) in the file's metadata",
     )
     parser.add_argument(
         "--log-every",
@@ -238,10 +233,10 @@ def run(args: argparse.Namespace) -> int:
     )
     if save_path is not None:
         try:
-            sidecar = save_model(model, preprocessing, save_path)
+            save_model(model, preprocessing, save_path)
         except OSError as error:
             raise UsageError(f"cannot save the model to {save_path}: {error}") from None
-        print(f"Saved the model to {save_path} and its preprocessing to {sidecar}.")
+        print(f"Saved the model and its preprocessing to {save_path}.")
     return 0
 
 
@@ -559,46 +554,16 @@ def _log_loss(probabilities: np.ndarray, classes: np.ndarray) -> str:
 # --- saving ----------------------------------------------------------------------------------
 
 
-def sidecar_path(model_path: str | os.PathLike[str]) -> Path:
-    """Where the preprocessing of a model saved at ``model_path`` lives."""
-    path = Path(model_path)
-    return path.with_name(path.name + PREPROCESSING_SUFFIX)
-
-
 def save_model(model: Any, preprocessing: Preprocessing, path: Path) -> Path:
-    """Write the model (chainrule.save) and its preprocessing sidecar, both or neither.
+    """Write the model with its preprocessing in the file's metadata (chainrule.save).
 
-    Both files are first written under temporary names in the target folder; only when
-    both are complete are they renamed into place, the model first. The sidecar
-    records the model file's SHA-256 so ``predict`` refuses a mismatched pair.
+    One file, written atomically, so the model and the encoding of its inputs can
+    never be separated or mismatched. ``chainrule.io.read_metadata(path)`` returns
+    ``{"preprocessing": ...}`` for it.
 
     Returns:
-        The sidecar's path.
+        The path written.
     """
     from ..io import save
 
-    sidecar = sidecar_path(path)
-    token = uuid.uuid4().hex
-    temporary_model = path.with_name(f".{path.name}.{token}.tmp")
-    temporary_sidecar = sidecar.with_name(f".{sidecar.name}.{token}.tmp")
-    try:
-        save(model, temporary_model)
-        digest = hashlib.sha256(temporary_model.read_bytes()).hexdigest()
-        document = Preprocessing(
-            preprocessing.features, preprocessing.target, preprocessing.loss, digest
-        ).to_json()
-
-        def write(handle: IO[str]) -> None:
-            handle.write(document)
-
-        write_atomically(temporary_sidecar, write)
-        # Between these two renames a crash leaves a new model beside an old sidecar:
-        # the recorded SHA-256 then no longer matches and predict says so.
-        os.replace(temporary_model, path)
-        os.replace(temporary_sidecar, sidecar)
-    except BaseException:
-        for leftover in (temporary_model, temporary_sidecar):
-            with contextlib.suppress(OSError):
-                os.unlink(leftover)
-        raise
-    return sidecar
+    return save(model, path, metadata={PREPROCESSING_METADATA_KEY: preprocessing.as_metadata()})
