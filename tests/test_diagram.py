@@ -102,16 +102,18 @@ def test_draw_handout_function_partials_symbolic_and_numeric() -> None:
     """Every edge of f = cos(x²y) + x²√z matches the handout's partials and the numbers."""
     f, *_ = handout_f(1.3, 0.4, 2.5)
     d = draw(f, engine="python")
+    # x**2 is computed twice: the second x² node has a name of its own, u1 = x².
     expected = {
         ("x", "x²"): ("2·x", 2 * 1.3),
         ("x²", "x²·y"): ("y", 0.4),
         ("y", "x²·y"): ("x²", 1.3**2),
         ("x²·y", "cos(x²·y)"): ("−sin(x²·y)", -math.sin(1.3**2 * 0.4)),
+        ("x", "u1"): ("2·x", 2 * 1.3),
         ("z", "√z"): ("1/(2√z)", 1 / (2 * math.sqrt(2.5))),
-        ("√z", "x²·√z"): ("x²", 1.3**2),
-        ("x²", "x²·√z"): ("√z", math.sqrt(2.5)),
+        ("√z", "u1·√z"): ("u1", 1.3**2),
+        ("u1", "u1·√z"): ("√z", math.sqrt(2.5)),
         ("cos(x²·y)", "f"): ("1", 1.0),
-        ("x²·√z", "f"): ("1", 1.0),
+        ("u1·√z", "f"): ("1", 1.0),
     }
     names = {node.id: node.name for node in d.nodes}
     seen = set()
@@ -123,6 +125,7 @@ def test_draw_handout_function_partials_symbolic_and_numeric() -> None:
         seen.add(key)
     assert seen == set(expected)
     assert len(d.edges) == 10  # x² is computed twice: two edges from x labelled 2·x
+    assert d.node("u1").title == "u1 = x²"
 
 
 def test_draw_every_edge_value_matches_finite_differences() -> None:
@@ -171,7 +174,7 @@ def test_draw_nodes_show_values_and_adjoints() -> None:
     assert cosine.kind == "interior" and cosine.grad == 1.0
     assert cosine.value == pytest.approx(math.cos(2.0))
     output = d.node("f")
-    assert output.kind == "output" and output.title == "f = cos(x²·y) + x²·√z"
+    assert output.kind == "output" and output.title == "f = cos(x²·y) + u1·√z"
     assert "grad = ∂f/∂node" in (d.caption or "")
 
 
@@ -207,6 +210,113 @@ def test_draw_constants_are_small_nodes_with_their_number() -> None:
     assert d.node("f").title == "f = 3·x + 1"
 
 
+# --- names --------------------------------------------------------------------------------
+
+
+def _log_loss(y0: float, z0: float) -> tuple[cr.Tensor, cr.Tensor]:
+    """l = −(y·log z + (1 − y)·log(1 − z)) with y a constant tensor, after backward."""
+    z = cr.tensor(z0, requires_grad=True, label="z")
+    y = cr.tensor(y0, label="y")
+    loss = -(y * cr.log(z) + (1 - y) * cr.log(1 - z))
+    loss.backward(retain_grads=True)
+    return loss, z
+
+
+def test_draw_names_are_unique_and_describe_the_formula_not_the_value() -> None:
+    """0·log(1 − z) keeps its name although it is 0; no two non-constant nodes share one."""
+    loss, _ = _log_loss(1.0, 0.3)
+    d = draw(loss, engine="python")
+    variables = [n.name for n in d.nodes if n.kind != "constant"]
+    assert len(variables) == len(set(variables))
+    assert d.node("0·log(1 − z)").kind == "interior"  # its value is 0: not its name
+    assert d.node("0·log(1 − z)").value == 0.0
+    sum_node = next(n for n in d.nodes if n.title.endswith("= y·log(z) + 0·log(1 − z)"))
+    assert d.node("f").title == f"f = −{sum_node.name}"
+    # Interior nodes are never named by a number; constants (leaves) may be.
+    for node in d.nodes:
+        if node.kind in ("interior", "output"):
+            with pytest.raises(ValueError):
+                parse_number(node.name)
+    assert sorted(n.name for n in d.nodes if n.kind == "constant") == ["0", "1"]
+
+
+def test_draw_names_a_repeated_formula_and_a_repeated_label_apart() -> None:
+    """x·1 is not called x, a second x² gets u1 = x², a second label "a" is a#2."""
+    x = cr.Value(2.0, "x")
+    f = (x * 1).sin() + x**2 * x**2
+    d = draw(f, engine="python")
+    assert d.node("1·x").title == "1·x"
+    squares = [n for n in d.nodes if n.title.endswith("x²")]
+    assert sorted(n.title for n in squares) == ["u1 = x²", "x²"]
+    a, b = cr.Value(1.0, "a"), cr.Value(2.0, "a")
+    twin = draw(a * b, engine="python")
+    assert [n.name for n in twin.nodes if n.kind == "leaf"] == ["a", "a#2"]
+    assert twin.node("f").title == "f = a·a#2"
+
+
+def test_draw_transpose_of_a_transpose_is_the_plain_name() -> None:
+    """For x @ W.T the edge from x carries (Wᵀ)ᵀ = W, never Wᵀᵀ; compound names get parentheses."""
+    mlp = cr.nn.MLP([4, 2, 1], seed=0)
+    loss = mlp(cr.tensor(np.ones((1, 4)), label="x")).sum()
+    loss.backward(retain_grads=True)
+    d = draw(loss, engine="python")
+    assert not [e.symbol for e in d.edges if "ᵀᵀ" in (e.symbol or "")]
+    assert edge_by_names(d, "x", "x @ W1ᵀ").symbol == "W1"
+    assert edge_by_names(d, "W1ᵀ", "x @ W1ᵀ").symbol == "xᵀ"
+    w = cr.tensor(np.ones((3, 3)), requires_grad=True, label="W")
+    h = cr.tensor(np.ones((3, 3)), label="h")
+    product = (h @ w).T @ (w.T).T
+    d = draw(product.sum(), engine="python")
+    assert d.node("(h @ W)ᵀ").kind == "interior"
+    assert {n.title for n in d.nodes} >= {"Wᵀ", "u1 = W"}  # the formula of Wᵀᵀ is W
+    assert edge_by_names(d, "u1", "(h @ W)ᵀ @ u1").symbol == "h @ W"
+
+
+def test_structural_symbols_fill_in_names_sensibly() -> None:
+    """Transposes undo each other, compound and squared names get parentheses, indices
+    are written in, and ASCII output has no ᵀ."""
+    from chainrule.explanations.naming import fill_structural, transposed
+
+    assert [transposed(n) for n in ("W", "Wᵀ", "(x @ W)ᵀ", "x @ W", "x²", "x^{(1)}")] == [
+        "Wᵀ",
+        "W",
+        "x @ W",
+        "(x @ W)ᵀ",
+        "(x²)ᵀ",
+        "x^{(1)}ᵀ",
+    ]
+    assert fill_structural("bᵀ", {"a": "x", "b": "x @ Wᵀ"}, {}) == "(x @ Wᵀ)ᵀ"
+    assert fill_structural("a @ b", {"a": "x + y", "b": "Wᵀ"}, {}) == "(x + y) @ Wᵀ"
+    assert fill_structural("sum(a)", {"a": "x + y"}, {"axis": 1}) == "sum(x + y, axis=1)"
+    assert fill_structural("a[index]", {"a": "x"}, {"index": (0, slice(1, None))}) == "x[0, 1:]"
+    assert fill_structural("bᵀ", {"b": "Wᵀ"}, {}, unicode=False) == "W"
+    assert fill_structural("aᵀ", {"a": "W"}, {}, unicode=False) == "W^T"
+
+
+def test_draw_tensor_nodes_show_dtypes_only_when_mixed_or_asked() -> None:
+    """One dtype: shapes only (no line for a scalar); mixed dtypes or show_dtype=True add it."""
+    a = cr.tensor(np.ones(3), requires_grad=True, label="a")
+    m = cr.tensor(np.ones((2, 3)), label="M")
+    f = (m @ a).sum()
+    f.backward(retain_grads=True)
+    d = draw(f, engine="python")
+    assert d.node("a").lines[0] == "vector of 3" and d.node("M").lines[0] == "2×3"
+    assert not any("float" in line for node in d.nodes for line in node.lines)
+    assert d.node("f").lines == ("value 6", "grad 1")
+    asked = draw(f, engine="python", show_dtype=True)
+    assert asked.node("M").lines[0] == "2×3 float64"
+    assert asked.node("f").lines[0] == "scalar float64"
+    single = cr.tensor(np.ones(3, dtype=np.float32), requires_grad=True, label="s")
+    mixed = (single * a).sum()
+    mixed.backward(retain_grads=True)
+    shown = draw(mixed, engine="python")
+    assert shown.node("s").lines[0] == "vector of 3 float32"
+    assert shown.node("a").lines[0] == "vector of 3 float64"
+    assert not any("float" in line for n in draw(mixed, show_dtype=False).nodes for line in n.lines)
+    with pytest.raises(DiagramError, match="show_dtype must be True, False or None"):
+        draw(mixed, show_dtype="yes")  # type: ignore[arg-type]
+
+
 # --- fold_ops, highlight -------------------------------------------------------------------
 
 
@@ -228,7 +338,7 @@ def test_draw_fold_ops_false_draws_op_nodes_between_values() -> None:
     assert sorted(e.label for e in into_ops) == sorted(e.label for e in folded.edges)
     assert all(e.label == "" for e in out_of_ops) and len(out_of_ops) == len(ops)
     # Folded nodes show their op as a formula; unfolded value nodes show the name only.
-    assert folded.node("f").title == "f = cos(x²·y) + x²·√z"
+    assert folded.node("f").title == "f = cos(x²·y) + u1·√z"
     assert unfolded.node("f").title == "f"
 
 
@@ -454,6 +564,31 @@ def test_save_png_without_matplotlib_names_the_extra(
     assert not list(tmp_path.iterdir())
 
 
+def test_png_stacks_a_superscript_over_its_subscript_as_the_svg_does() -> None:
+    """matplotlib sets x_{1}^{(2)} as wide as x^{(2)}: the scripts stack, not follow."""
+    from matplotlib.textpath import TextPath
+
+    def width(label: str) -> float:
+        return float(TextPath((0, 0), render._mathtext(label), size=11).get_extents().width)
+
+    stacked, superscript = width("x_{1}^{(2)}"), width("x^{(2)}")
+    assert stacked == pytest.approx(superscript, abs=0.5)
+    assert stacked < width("x_{1}") + superscript - width("x") - 1.0
+    # the SVG's own estimate agrees that the pair takes the wider script's room
+    assert render.text_width("x_{1}^{(2)}", 11) == pytest.approx(render.text_width("x^{(2)}", 11))
+    assert render._mathtext("cost $5") == r"cost \$5"
+
+
+def test_readable_text_writes_label_markup_as_unicode_or_ascii() -> None:
+    """w_{1,2}^{(1)} reads w₁,₂⁽¹⁾ in Unicode and w_(1,2)^(1) in ASCII."""
+    assert render.readable_text("w_{1,2}^{(1)} = −10") == "w₁,₂⁽¹⁾ = −10"
+    assert render.readable_text("x_{1}") == "x₁"
+    assert render.readable_text("s_{q}") == "s_q"  # no subscript q in Unicode
+    assert render.readable_text("w_{1,2}^{(1)}", unicode=False) == "w_(1,2)^(1)"
+    assert render.readable_text("x_{1}", unicode=False) == "x_1"
+    assert render.readable_text("plain") == "plain"
+
+
 # --- layout ----------------------------------------------------------------------------------
 
 
@@ -492,6 +627,45 @@ def test_layout_keeps_a_long_chain_straight() -> None:
     assert max(path) - min(path) < 1.0
     assert layout.crossings == 0
     assert d.node_of(x).kind == "leaf"
+
+
+def test_layout_puts_a_long_edges_label_beside_its_head() -> None:
+    """A weight used at every step: each edge's label sits in the gap just before its head."""
+    x, w = cr.Value(0.5, "x"), cr.Value(2.0, "w")
+    h = x
+    for _ in range(4):
+        h = cr.tanh(h * w)
+    f = h + x
+    f.backward()
+    d = draw(f, engine="python")
+    layout = d.layout()
+    index = {node.id: i for i, node in enumerate(d.nodes)}
+    long_edges = 0
+    for edge, route in zip(d.edges, layout.edges):
+        tail, head = layout.nodes[index[edge.source]], layout.nodes[index[edge.target]]
+        assert route.label is not None
+        between = [p for p in layout.nodes if tail.x < p.x < head.x]
+        long_edges += bool(between)
+        # No node lies between the label and the node the edge leads into.
+        assert not [p for p in between if route.label[0] < p.x], edge.label
+        assert route.label[0] < head.x
+    assert long_edges >= 4
+
+
+def test_layout_moves_a_node_and_its_sources_next_to_their_use() -> None:
+    """1 − y moves next to (1 − y)·log(1 − z), so y sits just before both its consumers,
+    while z, which feeds the first layer, stays at the left."""
+    z, y = cr.Value(0.3, "z"), cr.Value(1.0, "y")
+    f = -(y * cr.log(z) + (1 - y) * cr.log(1 - z))
+    f.backward()
+    d = draw(f, engine="python")
+    rank_of = {node.id: rank for node, rank in zip(d.nodes, d.layout().ranks)}
+    ranks = {node.name: rank_of[node.id] for node in d.nodes if node.kind != "constant"}
+    assert ranks["1 − y"] == ranks["y·log(z)"] == ranks["y"] + 1
+    assert ranks["z"] == 0 and ranks["log(z)"] == ranks["1 − z"] == 1
+    # Every edge spans one rank but one: y·log(z) waits a rank for (1 − y)·log(1 − z).
+    spans = [rank_of[e.target] - rank_of[e.source] for e in d.edges]
+    assert sorted(spans) == [1] * (len(spans) - 1) + [2]
 
 
 def test_draw_large_tensor_graph_in_seconds() -> None:
@@ -548,16 +722,16 @@ def test_draw_rejects_bad_arguments() -> None:
 
 
 def test_draw_tensor_graph_shows_shapes_and_structural_partials() -> None:
-    """Tensor nodes show shape and dtype; matmul edges read Wᵀ and xᵀ."""
+    """Tensor nodes show their shape; matmul edges read Wᵀ and xᵀ."""
     x = cr.tensor(np.ones((2, 3), dtype=np.float32), label="x")
     w = cr.tensor(np.full((3, 4), 0.5, dtype=np.float32), requires_grad=True, label="W")
     h = (x @ w).sigmoid()
     loss = h.sum()
     loss.backward()
     d = draw(loss, engine="python")
-    assert d.node("x").lines[0] == "2×3 float32" and d.node("x").shape == (2, 3)
+    assert d.node("x").lines[0] == "2×3" and d.node("x").shape == (2, 3)
     product = d.node("x @ W")
-    assert product.lines[0] == "2×4 float32" and product.dtype == "float32"
+    assert product.lines[0] == "2×4" and product.dtype == "float32"
     assert edge_by_names(d, "W", "x @ W").label == "xᵀ"
     assert edge_by_names(d, "x", "x @ W").label == "Wᵀ"
     sigmoid_edge = edge_by_names(d, "x @ W", "σ(x @ W)")
@@ -607,7 +781,7 @@ def test_fold_modules_draws_each_module_as_one_box() -> None:
     d = draw(loss, fold_modules=[first, second], engine="python")
     boxes = [n for n in d.nodes if n.kind == "module"]
     assert [b.title for b in boxes] == ["StandInLinear 3→4", "StandInLinear 4→2"]
-    assert boxes[0].lines == ("u1 · 16 parameters", "out 5×4 float64")
+    assert boxes[0].lines == ("u1 · 16 parameters", "out 5×4")
     assert len(d.nodes) == len(unfolded.nodes) - 2 * 4  # W, Wᵀ, x@Wᵀ, +b → one box each
     assert edge_by_names(d, "x", "u1").label == ""  # a module's Jacobian is not one op
     assert edge_by_names(d, "u1", "tanh(u1)").symbol == "1 − tanh(u1)²"
@@ -629,7 +803,7 @@ def test_fold_modules_with_a_real_mlp_keeps_a_network_readable() -> None:
     (box,) = [n for n in d.nodes if n.kind == "module"]
     assert box.title == "MLP 3→8→8→1"
     assert box.lines[0] == f"u1 · {sum(p.size for p in mlp.parameters())} parameters"
-    assert box.lines[1] == "out 16×1 float64"
+    assert box.lines[1] == "out 16×1"
     assert not [n for n in d.nodes if n.name.startswith(("σ", "W", "b"))]
     assert len(d.nodes) <= 8
     auto = draw(loss, fold_modules=True, engine="python")

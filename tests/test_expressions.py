@@ -31,6 +31,7 @@ from chainrule.expressions import (
     parse,
     parse_values,
     simplify,
+    tidy,
     to_graph,
     to_sympy,
 )
@@ -289,11 +290,76 @@ def test_rendering_and_simplifying_keep_the_value(tree: Expr) -> None:
     expected = evaluate(tree, point)
     if not math.isfinite(expected) or abs(expected) > 1e12:
         return
-    for candidate in (tree, simplify(tree)):
+    for candidate in (tree, simplify(tree), tidy(tree)):
         text = format_expr(candidate, unicode=False)
         again = evaluate(parse(text), point)
         assert again == pytest.approx(expected, rel=1e-9, abs=1e-9), text
     assert format_expr(simplify(tree))  # the Unicode form renders too
+
+
+def _leaves(tree: Expr) -> list[str]:
+    """Every name and number in a tree, as text, sorted (numbers by magnitude: tidy may
+    move a sign from a number to the operator before it)."""
+    found = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Name):
+            found.append(node.name)
+        elif isinstance(node, Number):
+            found.append(repr(abs(node.value)))
+        elif isinstance(node, Unary):
+            stack.append(node.operand)
+        elif isinstance(node, Binary):
+            stack.extend((node.left, node.right))
+        elif isinstance(node, Call):
+            stack.extend(node.arguments)
+    return sorted(found)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_trees())
+def test_tidy_keeps_every_operand_and_the_value(tree: Expr) -> None:
+    """tidy rewrites signs and order only: the same names and numbers, the same value."""
+    tidied = tidy(tree)
+    assert _leaves(tidied) == _leaves(tree)
+    point = {"x": 0.7, "y": -1.3, "w1": 2.1}
+    expected = evaluate(tree, point)
+    if math.isfinite(expected):
+        assert evaluate(tidied, point) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("text", "tidied", "simplified"),
+    [
+        ("0*log(1 - z)", "0·log(1 − z)", "0"),
+        ("1*x", "1·x", "x"),
+        ("x*2", "2·x", "2·x"),
+        ("x + -y", "x − y", "x − y"),
+        ("x - -2", "x + 2", "x + 2"),
+        ("-(-x)", "−(−x)", "x"),
+        ("x**1", "x¹", "x"),
+    ],
+)
+def test_tidy_is_simplify_without_dropping_anything(
+    text: str, tidied: str, simplified: str
+) -> None:
+    """Where simplify folds a term away (0·u → 0), tidy keeps it; both tidy signs."""
+    assert format_expr(tidy(parse(text))) == tidied
+    assert format_expr(simplify(parse(text))) == simplified
+
+
+def test_format_compound_names_get_parentheses_only_where_needed() -> None:
+    """A name holding x @ W needs none in a sum, and gets them next to · or /."""
+    matmul, bias = Name("x @ W1ᵀ"), Name("b1")
+    assert format_expr(Binary("+", matmul, bias)) == "x @ W1ᵀ + b1"
+    assert format_expr(Binary("*", Number(2.0), matmul)) == "2·(x @ W1ᵀ)"
+    assert format_expr(Binary("/", Number(1.0), matmul)) == "1/(x @ W1ᵀ)"
+    assert format_expr(Binary("*", Name("1 − y"), Name("u"))) == "(1 − y)·u"
+    assert format_expr(Binary("-", Name("a"), Name("b + c"))) == "a − (b + c)"
+    assert format_expr(Binary("**", Name("Wᵀ"), Number(2.0))) == "(Wᵀ)²"
+    assert format_expr(Binary("+", Name("a"), Name("−b"))) == "a + (−b)"
+    assert format_expr(Call("sin", (Name("x + 1"),))) == "sin(x + 1)"
 
 
 # --- graphs --------------------------------------------------------------------------------

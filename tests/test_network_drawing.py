@@ -13,7 +13,13 @@ import pytest
 import chainrule as cr
 from chainrule.explanations import render
 from chainrule.explanations.diagram import DiagramError, parse_number
-from chainrule.explanations.network import NEGATIVE_COLOR, POSITIVE_COLOR, ZERO_COLOR, draw_network
+from chainrule.explanations.network import (
+    FADED_COLOR,
+    NEGATIVE_COLOR,
+    POSITIVE_COLOR,
+    ZERO_COLOR,
+    draw_network,
+)
 
 # Assignment exercise 2: x_1^(2) "is female", x_2^(2) "is a young male", x_1^(3) survives.
 HAND_WEIGHTS = {
@@ -145,6 +151,64 @@ def test_draw_network_weights_false_hides_labels() -> None:
     d = draw_network(titanic_stand_in(), weights=False)
     assert all(edge.label == "" for edge in d.edges)
     assert "weights hidden" in (d.caption or "")
+
+
+def test_draw_network_weights_option_picks_names_values_or_both() -> None:
+    """weights="values" shows numbers, "names" the handout names, "both" and True both."""
+    by_option = {
+        option: [e.label for e in draw_network(titanic_stand_in(), weights=option).edges]
+        for option in ("values", "names", "both", True, False)
+    }
+    names = [f"w_{{{i},{j}}}^{{({k})}}" for (k, i, j) in HAND_WEIGHTS]
+    values = [render_number(v) for v in HAND_WEIGHTS.values()]
+    assert by_option["names"] == names
+    assert by_option["values"] == values
+    assert by_option["both"] == [f"{n} = {v}" for n, v in zip(names, values)]
+    assert by_option[True] == by_option["both"]
+    assert by_option[False] == [""] * 9
+    with pytest.raises(DiagramError, match="weights must be one of 'values', 'names', 'both'"):
+        draw_network(titanic_stand_in(), weights="labels")
+
+
+def render_number(value: float) -> str:
+    """A weight as the drawing prints it (integers without .0, a real minus sign)."""
+    return f"{value:g}".replace("-", "−")
+
+
+@pytest.mark.parametrize("unit", ["x2(2)", "x_{2}^{(2)}", "x₂⁽²⁾", (2, 2)])
+def test_draw_network_highlight_emphasises_a_units_incoming_weights(unit: Any) -> None:
+    """highlight=x₂⁽²⁾ marks its 3 incoming weights and their units; the rest is faded."""
+    d = draw_network(titanic_stand_in(), highlight=unit)
+    target = d.node("x_{2}^{(2)}")
+    into = [e for e in d.edges if e.target == target.id]
+    assert len(into) == 3 and all(e.highlighted for e in into)
+    others = [e for e in d.edges if e.target != target.id]
+    assert not any(e.highlighted for e in others)
+    assert all(e.color == FADED_COLOR and e.label == "" for e in others)
+    assert {e.label for e in into} == {
+        "w_{2,1}^{(1)} = −1",
+        "w_{2,2}^{(1)} = 15",
+        "w_{2,3}^{(1)} = −10",
+    }
+    marked = {n.name for n in d.nodes if n.highlighted}
+    assert marked == {"x_{1}^{(1)}", "x_{2}^{(1)}", "x_{3}^{(1)}", "x_{2}^{(2)}"}
+    assert "highlighted: the weights into x_{2}^{(2)}" in (d.caption or "")
+    assert 'class="edge highlighted"' in d.svg
+
+
+def test_draw_network_highlight_refuses_units_without_incoming_weights() -> None:
+    """Input units, bias units, missing layers and unreadable names are refused clearly."""
+    mlp = titanic_stand_in()
+    with pytest.raises(DiagramError, match="input unit"):
+        draw_network(mlp, highlight="x1(1)")
+    with pytest.raises(DiagramError, match=r"layer 2 has units 1 to 2, not 3 \(the bias unit"):
+        draw_network(mlp, highlight=(2, 3))
+    with pytest.raises(DiagramError, match="there is no layer 4"):
+        draw_network(mlp, highlight="x1(4)")
+    with pytest.raises(DiagramError, match="such as 'x1\\(2\\)'"):
+        draw_network(mlp, highlight="unit 1")
+    with pytest.raises(DiagramError, match="a \\(layer, unit\\) pair"):
+        draw_network(mlp, highlight=(2,))  # type: ignore[arg-type]
 
 
 def test_draw_network_svg_and_png_are_readable(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import chainrule
 from chainrule import Value
 from chainrule.errors import ChainruleError
 from chainrule.explanations import PathExplanation, explain
-from chainrule.explanations.paths import TooManyPathsError, all_nodes, mlp_path_count
+from chainrule.explanations.paths import TooManyPathsError, _Names, all_nodes, mlp_path_count
 from chainrule.expressions import to_graph
 
 F_TEXT = "cos(x**2*y) + x**2*sqrt(z)"
@@ -115,6 +115,55 @@ def test_explain_names_long_interior_formulas_and_defines_them() -> None:
     for name, formula in result.definitions.items():
         assert f"{name} = {formula}" in report
     assert result.agrees
+
+
+def test_explain_parenthesises_a_compound_factor_in_the_product() -> None:
+    """∂((1 − y)·log(1 − z))/∂z shows its factor 1 − y as (1 − y) between the × signs."""
+    y, z = Value(1.0, "y"), Value(0.3, "z")
+    result = explain((1 - y) * chainrule.log(1 - z), z)
+    (path,) = result.paths
+    assert [f.symbol for f in path.factors] == ["−1", "1/(1 − z)", "1 − y"]
+    assert "−1 × 1/(1 − z) × (1 − y)" in result.report
+    assert (
+        "-1 * 1/(1 - z) * (1 - y)"
+        in explain((1 - y) * chainrule.log(1 - z), z, unicode=False).report
+    )
+    assert "-0" not in result.report.replace("-0.", "")  # −1 × … × 0 is shown as 0
+
+
+def test_explain_writes_label_markup_as_readable_text() -> None:
+    """Labels such as w_{1} read w₁ in the report (w_1 in ASCII), never as raw markup."""
+    w, x = Value(0.5, "w_{1}"), Value(2.0, "x^{(1)}")
+    result = explain(chainrule.sigmoid(w * x), w)
+    assert result.wrt_name == "w₁"
+    assert result.paths[0].names == ("w₁", "w₁·x⁽¹⁾", "f")
+    assert "{" not in result.report and "w₁ = 0.5" in result.report
+    ascii_report = explain(chainrule.sigmoid(w * x), w, unicode=False).report
+    assert ascii_report.isascii() and "w_1 -> w_1*x^(1) -> f" in ascii_report
+
+
+def test_explain_names_never_fold_a_node_into_its_value() -> None:
+    """0·log(1 − z) keeps its name; the sum through it does not take y·log(z)'s name."""
+    z, y = chainrule.tensor(0.3, requires_grad=True, label="z"), chainrule.tensor(1.0, label="y")
+    loss = -(y * chainrule.log(z) + (1 - y) * chainrule.log(1 - z))
+    result = explain(loss, z)
+    names = [path.names for path in result.paths]
+    assert ("z", "1 − z", "log(1 − z)", "0·log(1 − z)", "u1", "f") in names
+    assert result.definitions == {"u1": "y·log(z) + 0·log(1 − z)"}
+    assert result.output_formula == "−u1" and result.agrees
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 4), st.integers(1, 12))
+def test_names_are_unique_on_random_graphs(seed: int, leaves: int, steps: int) -> None:
+    """In explanations and diagrams alike, no two nodes but constants share a name."""
+    output, _ = _random_graph(seed, leaves, steps)
+    names = _Names(all_nodes(output), output, True)
+    shown = [names[node] for node in all_nodes(output) if node.op is not None or node.label]
+    assert len(shown) == len(set(shown))
+    diagram = chainrule.draw(output, engine="python")
+    drawn = [node.name for node in diagram.nodes if node.kind != "constant"]
+    assert len(drawn) == len(set(drawn))
 
 
 # --- random graphs ---------------------------------------------------------------------------

@@ -63,6 +63,7 @@ __all__ = [
     "parse_values",
     "simplify",
     "substitute",
+    "tidy",
     "to_graph",
     "to_sympy",
 ]
@@ -631,6 +632,36 @@ def simplify(expr: Expr) -> Expr:
     return _simplify_power(left, right)
 
 
+def tidy(expr: Expr) -> Expr:
+    """Tidy signs and put number factors first, never removing or folding an operand.
+
+    Where :func:`simplify` may drop a whole subexpression (``0*log(1 - z)`` → ``0``,
+    ``1*x`` → ``x``) or fold constants into one number, ``tidy`` only rewrites how
+    the same operands are combined, so a formula that names a node of a graph keeps
+    every input of that node: ``x + (-y)`` → ``x - y``, ``x - (-y)`` → ``x + y``,
+    ``x + -2`` → ``x - 2``, ``x*2`` → ``2*x``, ``-(2)`` → ``-2``, ``+x`` → ``x``.
+    """
+    if isinstance(expr, (Number, Name)):
+        return expr
+    if isinstance(expr, Call):
+        return Call(expr.function, tuple(tidy(a) for a in expr.arguments))
+    if isinstance(expr, Unary):
+        operand = tidy(expr.operand)
+        if expr.op == "+":
+            return operand
+        return Number(-operand.value) if isinstance(operand, Number) else Unary("-", operand)
+    left, right = tidy(expr.left), tidy(expr.right)
+    if expr.op in ("+", "-"):
+        flipped = "-" if expr.op == "+" else "+"
+        if isinstance(right, Unary) and right.op == "-":
+            return Binary(flipped, left, right.operand)
+        if isinstance(right, Number) and right.value < 0:
+            return Binary(flipped, left, Number(-right.value))
+    if expr.op == "*" and isinstance(right, Number) and not isinstance(left, Number):
+        left, right = right, left
+    return Binary(expr.op, left, right)
+
+
 def _simplify_negation(operand: Expr) -> Expr:
     if isinstance(operand, Number):
         return Number(-operand.value)
@@ -709,12 +740,58 @@ def _simplify_power(base: Expr, exponent: Expr) -> Expr:
 
 # --- rendering ---------------------------------------------------------------------------
 
-# Binding strength, as in Python: sums < products < unary minus < powers < atoms.
-_SUM, _PRODUCT, _NEGATION, _POWER, _ATOM = 1, 2, 3, 4, 5
+# Binding strength, as in Python: sums < products < unary minus < powers < atoms. A
+# display name holding a matrix product (x @ W) binds between sums and products: it
+# needs no parentheses in a sum, and gets them next to · so that the two never mix.
+_SUM, _MATMUL, _PRODUCT, _NEGATION, _POWER, _ATOM = 1, 2, 3, 4, 5, 6
 
 _SUPERSCRIPTS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 _UNICODE_FUNCTION_NAMES = {"sigmoid": "σ"}
 _OPERATOR_LIKE = re.compile(r"[\s+\-−*/·]")
+_SUM_SIGNS = frozenset("+-−")
+_PRODUCT_SIGNS = frozenset("*/·×")
+_NAME_OPERATORS = _SUM_SIGNS | _PRODUCT_SIGNS | {"@"}
+_SUPERSCRIPT_ENDINGS = frozenset("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺⁾ᵀ")
+
+
+def _name_precedence(name: str) -> int:
+    """How strongly a display name binds, read from its operators outside brackets.
+
+    Names are labels, made-up names (u1) and the formulas of nodes drawn by name
+    (``x @ W``, ``W1ᵀ``, ``1 − y``): a formula keeps its meaning next to other
+    operators by getting parentheses exactly where its own operators bind more weakly.
+    """
+    depth = 0
+    sums = products = matmul = words = False
+    for position, char in enumerate(name):
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth > 0:
+            continue
+        elif char in _SUM_SIGNS and position > 0:
+            sums = True
+        elif char in _PRODUCT_SIGNS:
+            products = True
+        elif char == "@":
+            matmul = True
+        elif char.isspace():
+            before = name[:position].rstrip()[-1:]
+            after = name[position:].lstrip()[:1]
+            # A space beside an operator is layout; between two words it is prose.
+            words = words or not (before in _NAME_OPERATORS or after in _NAME_OPERATORS)
+    if sums or words:
+        return _SUM
+    if matmul:
+        return _MATMUL
+    if products:
+        return _PRODUCT
+    if name[:1] in _SUM_SIGNS:
+        return _NEGATION
+    if name[-1:] in _SUPERSCRIPT_ENDINGS:
+        return _POWER  # x² or Wᵀ as the base of a power needs parentheses
+    return _ATOM
 
 
 def _precedence(expr: Expr) -> int:
@@ -724,6 +801,8 @@ def _precedence(expr: Expr) -> int:
         return _NEGATION
     if isinstance(expr, Binary):
         return {"+": _SUM, "-": _SUM, "*": _PRODUCT, "/": _PRODUCT}.get(expr.op, _POWER)
+    if isinstance(expr, Name):
+        return _name_precedence(expr.name)
     return _ATOM
 
 
@@ -745,10 +824,12 @@ class _Renderer:
         if isinstance(expr, Number):
             return _format_number(expr.value, self.unicode)
         if isinstance(expr, Name):
-            # A display name that is itself a formula keeps its meaning inside a product.
-            return f"({expr.name})" if _OPERATOR_LIKE.search(expr.name) else expr.name
+            # Parentheses, where a compound name needs them, come from its precedence.
+            return expr.name
         if isinstance(expr, Unary):
             sign = self.minus if expr.op == "-" else "+"
+            if _starts_with_minus(expr.operand):
+                return f"{sign}({self.render(expr.operand)})"  # −(−x), not −−x
             return sign + self.wrap(expr.operand, _PRODUCT)
         if isinstance(expr, Call):
             return self.call(expr)
@@ -829,6 +910,8 @@ def _starts_with_minus(expr: Expr) -> bool:
         return True
     if isinstance(expr, Binary):
         return _starts_with_minus(expr.left)
+    if isinstance(expr, Name):
+        return expr.name[:1] in ("-", "−")
     return False
 
 

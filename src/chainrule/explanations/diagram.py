@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,18 +37,18 @@ from typing import Any
 
 import numpy as np
 
-from .. import expressions
 from ..errors import ChainruleError
 from ..graph import Node
 from . import render
 from .layout import Layout
+from .naming import NodeNames, is_constant
 
 #: File types :meth:`Diagram.save` writes, by suffix.
 SAVE_FORMATS = (".svg", ".png", ".pdf", ".dot")
 ENGINES = ("auto", "python", "dot")
 #: Above this many nodes ``engine="auto"`` keeps the built-in layout (Graphviz gets slow).
 AUTO_GRAPHVIZ_LIMIT = 500
-_SHORT_EXPRESSION = 14  # longer forward expressions get a generated name (u1, u2, …)
+_SHORT_CAPTION_NAME = 14  # a longer output name is called "output" in the caption
 _SHOWN_ELEMENTS = 4  # tensors with at most this many elements show their numbers
 
 
@@ -63,9 +62,11 @@ class DiagramNode:
 
     Attributes:
         id: unique id (``n0``, ``n1``, …), also the id in the SVG and DOT output.
-        name: how formulas refer to this node (``x``, ``u1``, ``x²·y``).
+        name: how formulas refer to this node (``x``, ``u1``, ``x²·y``): unique in the
+            diagram except for constants, and never the node's value (see
+            :mod:`chainrule.explanations.naming`).
         title: the first line shown (``x``, ``u1 = cos(x²·y)``, ``Linear 3→2``).
-        lines: further lines (value, adjoint, shape).
+        lines: further lines (shape, value, adjoint).
         kind: ``leaf``, ``constant``, ``interior``, ``output``, ``op``, ``module``,
             ``unit``, ``input_unit``, ``output_unit``, ``bias`` or ``heading``; it
             picks the shape and colours.
@@ -344,15 +345,6 @@ def _is_tensor(node: Node) -> bool:
     return hasattr(node, "requires_grad")
 
 
-def _is_constant(node: Node) -> bool:
-    """An unlabelled leaf that is just a number (``2`` in ``2*x``)."""
-    if node.op is not None or node.label:
-        return False
-    if _is_tensor(node):
-        return not getattr(node, "requires_grad", False) and np.size(node.data) == 1
-    return True
-
-
 # --- folding modules -----------------------------------------------------------------------
 
 
@@ -407,7 +399,7 @@ def _region(
         parent_positions = [index_of[id(p)] for p in node.parents]
         inside = [p in from_params for p in parent_positions]
         outside_data = [
-            not inside[k] and not _is_constant(order[p]) for k, p in enumerate(parent_positions)
+            not inside[k] and not is_constant(order[p]) for k, p in enumerate(parent_positions)
         ]
         if any(inside) and not any(outside_data):
             from_params.add(position)
@@ -501,148 +493,6 @@ def _module_title(module: Any) -> str:
     return kind
 
 
-# --- naming --------------------------------------------------------------------------------
-
-
-class _Namer:
-    """Display names and forward expressions of the nodes, in walk order."""
-
-    def __init__(self, order: list[Node], taken: set[str]) -> None:
-        self.order = order
-        self.taken = taken
-        self.counters = {"u": 0, "t": 0}
-        self.trees: dict[int, expressions.Expr] = {}  # id(node) -> tree formulas use
-        self.names: dict[int, str] = {}
-        self.expressions: dict[int, str | None] = {}  # id(node) -> forward expression
-
-    def fresh(self, prefix: str) -> str:
-        while True:
-            self.counters[prefix] += 1
-            name = f"{prefix}{self.counters[prefix]}"
-            if name not in self.taken:
-                self.taken.add(name)
-                return name
-
-    def assign(self, node: Node, box_name: str | None, is_output: bool) -> None:
-        key = id(node)
-        if box_name is not None:
-            self._set(node, box_name, None)
-            return
-        if node.op is None:
-            if node.label:
-                self._set(node, node.label, None)
-            elif _is_constant(node):
-                number = _scalar(node.data)
-                constant = expressions.Number(number if number is not None else math.nan)
-                self.trees[key] = constant
-                self.names[key] = expressions.format_expr(constant)
-                self.expressions[key] = None
-            else:
-                self._set(node, self.fresh("t"), None)
-            return
-        expression, tree = self._forward(node)
-        if node.label:
-            self._set(node, node.label, expression)
-        elif is_output:
-            # The output is "f" as in the handouts (unless a node is already labelled f).
-            name = "f" if "f" not in self.taken else self.fresh("u")
-            self.taken.add(name)
-            self._set(node, name, expression)
-        elif len(expression) <= _SHORT_EXPRESSION:
-            # A short formula is its own best name: x², x²·y, cos(x²·y), X @ W1ᵀ.
-            self.trees[key] = expressions.Name(expression) if tree is None else tree
-            self.names[key] = expression
-            self.expressions[key] = expression
-        else:
-            self._set(node, self.fresh("u"), expression)
-
-    def _set(self, node: Node, name: str, expression: str | None) -> None:
-        self.trees[id(node)] = expressions.Name(name)
-        self.names[id(node)] = name
-        self.expressions[id(node)] = expression
-
-    def _forward(self, node: Node) -> tuple[str, expressions.Expr | None]:
-        op = node.op
-        assert op is not None
-        if op.elementwise:
-            tree = _fill_tree(op.symbol, self.input_trees(node), node.params)
-            return expressions.format_expr(tree), tree
-        return _fill_structural(op.symbol, self.input_names(node), node.params), None
-
-    def input_trees(self, node: Node) -> dict[str, expressions.Expr]:
-        return {_INPUT_NAMES[k]: self.trees[id(p)] for k, p in enumerate(node.parents)}
-
-    def input_names(self, node: Node) -> dict[str, str]:
-        return {_INPUT_NAMES[k]: self.names[id(p)] for k, p in enumerate(node.parents)}
-
-
-_INPUT_NAMES = ("a", "b", "c")
-_TEMPLATES: dict[str, expressions.Expr] = {}
-
-
-def _template(symbol: str) -> expressions.Expr:
-    cached = _TEMPLATES.get(symbol)
-    if cached is None:
-        cached = expressions.parse(symbol, allow_partial_functions=True)
-        _TEMPLATES[symbol] = cached
-    return cached
-
-
-def _fill_tree(
-    symbol: str, inputs: dict[str, expressions.Expr], params: dict[str, Any]
-) -> expressions.Expr:
-    """An op's symbol with its inputs' formulas and its numeric parameters put in."""
-    replacements: dict[str, expressions.Expr] = dict(inputs)
-    for key, value in params.items():
-        number = _scalar(value) if not isinstance(value, np.ndarray) else None
-        if number is not None and not isinstance(value, bool):
-            replacements[key] = expressions.Number(number)
-    return expressions.simplify(expressions.substitute(_template(symbol), replacements))
-
-
-_STRUCTURAL_INPUT = re.compile(r"(?<![A-Za-z0-9_])([abc])(?![A-Za-z0-9_(])")
-_OPERATOR_CHARACTERS = frozenset(" +-−*/·@")
-
-
-def _is_compound(name: str) -> bool:
-    """Whether a display name has an operator outside parentheses (``x + 1``, not
-    ``tanh(x + 1)``), so that it needs parentheses next to another operator."""
-    depth = 0
-    for char in name:
-        if char in "([":
-            depth += 1
-        elif char in ")]":
-            depth -= 1
-        elif depth == 0 and char in _OPERATOR_CHARACTERS:
-            return True
-    return False
-
-
-def _fill_structural(symbol: str, names: dict[str, str], params: dict[str, Any]) -> str:
-    """A structural op's descriptive symbol (``bᵀ``, ``a @ b``) with input names in."""
-
-    def name_for(match: re.Match[str]) -> str:
-        name = names.get(match.group(1), match.group(1))
-        text = match.string
-        alone = text[match.start() - 1 : match.start()] in ("(", "[") and text[
-            match.end() : match.end() + 1
-        ] in (")", "]", ",")
-        return f"({name})" if _is_compound(name) and not alone else name
-
-    text = _STRUCTURAL_INPUT.sub(name_for, symbol)
-    extras = []
-    for key, value in params.items():
-        if key in symbol or value is None or value is False or key == "index":
-            continue
-        if isinstance(value, (bool, int, np.integer)) or (
-            isinstance(value, tuple) and all(isinstance(v, (int, np.integer)) for v in value)
-        ):
-            extras.append(f"{key}={value}")
-    if extras and text.endswith(")"):
-        text = text[:-1] + ", " + ", ".join(extras) + ")"
-    return text
-
-
 # --- draw ----------------------------------------------------------------------------------
 
 
@@ -656,13 +506,16 @@ def draw(
     fold_modules: Sequence[Any] | bool | None = None,
     max_nodes: int = 20_000,
     engine: str = "auto",
+    show_dtype: bool | None = None,
 ) -> Diagram:
     """Draw the dataflow diagram of the computation behind ``output``.
 
     Every edge carries the local partial derivative of its head with respect to its
     tail, read from the op definitions backward uses: as a formula and, with
     ``numbers``, as its value at the current point. Nodes show values and, once
-    ``backward()`` has run, their adjoints (``grad`` = ∂output/∂node).
+    ``backward()`` has run, their adjoints (``grad`` = ∂output/∂node). Every node has
+    its own name: its label, its formula when short (``x²·y``), else ``u1``, ``u2``, …
+    (constants are named by their number).
 
     Args:
         output: a :class:`~chainrule.Value` or :class:`~chainrule.Tensor` computed
@@ -680,6 +533,9 @@ def draw(
         engine: ``"python"`` (the built-in layout, always available), ``"dot"``
             (Graphviz, which must be on PATH) or ``"auto"`` (Graphviz when present
             and the diagram has at most 500 nodes, else the built-in layout).
+        show_dtype: tensor nodes show their shape (``2×3``; none for a scalar) and,
+            with True, their dtype too (``2×3 float32``, ``scalar float64``). None
+            (the default) shows dtypes only when the graph mixes them.
 
     Returns:
         a :class:`Diagram`; ``.svg``, ``.dot``, ``.save(path)``.
@@ -696,6 +552,8 @@ def draw(
     _check_choice("engine", engine, ENGINES)
     if not isinstance(max_nodes, int) or max_nodes < 1:
         raise DiagramError(f"max_nodes must be a positive integer, not {max_nodes!r}")
+    if show_dtype is not None and not isinstance(show_dtype, bool):
+        raise DiagramError(f"show_dtype must be True, False or None, not {show_dtype!r}")
     folding = fold_modules is not None and fold_modules is not False
     hint = (
         "draw a smaller piece of it, or raise max_nodes"
@@ -718,7 +576,9 @@ def draw(
         for member in box.members:
             box_of.setdefault(member, number)
 
-    builder = _Builder(order, index_of, box_of, boxes, fold_ops, numbers)
+    if show_dtype is None:
+        show_dtype = _mixes_dtypes(order)
+    builder = _Builder(order, index_of, box_of, boxes, fold_ops, numbers, bool(show_dtype))
     nodes, edges, by_graph_node = builder.build()
     if len(nodes) > max_nodes:
         raise DiagramError(
@@ -743,6 +603,7 @@ class _Builder:
         boxes: list[_Box],
         fold_ops: bool,
         numbers: bool,
+        show_dtype: bool,
     ) -> None:
         self.order = order
         self.index_of = index_of
@@ -750,9 +611,9 @@ class _Builder:
         self.boxes = boxes
         self.fold_ops = fold_ops
         self.numbers = numbers
+        self.show_dtype = show_dtype
         self.output = order[-1]
-        taken = {node.label for node in order if node.label}
-        self.namer = _Namer(order, taken)
+        self.namer = NodeNames(order)
         self.box_names = [self.namer.fresh("u") for _ in boxes]
         self.nodes: list[DiagramNode] = []
         self.edges: list[DiagramEdge] = []
@@ -771,7 +632,11 @@ class _Builder:
         last = len(self.order) - 1
         for position, node in enumerate(self.order):
             box = self.box_of.get(position)
-            self.namer.assign(node, None if box is None else self.box_names[box], position == last)
+            self.namer.assign(
+                node,
+                is_output=position == last,
+                fixed=None if box is None else self.box_names[box],
+            )
             if box is not None:
                 if box not in box_ids:
                     box_ids[box] = self._add_box(box)
@@ -815,10 +680,10 @@ class _Builder:
     def _add_value_node(self, node: Node, is_output: bool) -> str:
         key = id(node)
         name = self.namer.names[key]
-        expression = self.namer.expressions[key]
+        expression = self.namer.formulas.get(key)
         if node.op is None:
             title = name
-            kind = "constant" if _is_constant(node) else "leaf"
+            kind = "constant" if is_constant(node) else "leaf"
         else:
             # Ops folded into the node show their formula; a separate op node shows the op.
             show_formula = self.fold_ops and expression is not None and expression != name
@@ -834,7 +699,9 @@ class _Builder:
         elif _is_tensor(node):
             array = np.asarray(node.data)
             shape, dtype = tuple(array.shape), str(array.dtype)
-            lines.append(_shape_text(shape, dtype))
+            shape_line = _shape_text(shape, dtype, self.show_dtype)
+            if shape_line:
+                lines.append(shape_line)
             if self.numbers and array.size <= _SHOWN_ELEMENTS:
                 lines.append(f"value {_format_array(array)}")
             value = _scalar(array)
@@ -898,7 +765,8 @@ class _Builder:
             lines = [f"{self.box_names[box]} · {parameters} parameters"]
             if outputs:
                 array = np.asarray(self.order[outputs[-1]].data)
-                lines.append("out " + _shape_text(tuple(array.shape), str(array.dtype)))
+                shape_line = _shape_text(tuple(array.shape), str(array.dtype), self.show_dtype)
+                lines.append(f"out {shape_line or 'scalar'}")
             position = next(i for i, n in enumerate(self.nodes) if n.id == node_id)
             self.nodes[position] = replace(self.nodes[position], lines=tuple(lines))
 
@@ -911,11 +779,7 @@ class _Builder:
         op = node.op
         assert op is not None
         partial = op.partials[index]
-        if partial.vjp is not None:
-            symbol = _fill_structural(partial.symbol, self.namer.input_names(node), {})
-        else:
-            tree = _fill_tree(partial.symbol, self.namer.input_trees(node), node.params)
-            symbol = expressions.format_expr(tree)
+        symbol = self.namer.partial(node, index)
         number: float | None = None
         if partial.vjp is None and np.size(node.data) == 1:
             inputs = tuple(parent.data for parent in node.parents)
@@ -930,7 +794,7 @@ class _Builder:
 
     def caption(self, output: Node) -> str:
         name = self.namer.names[id(output)]
-        if len(name) > _SHORT_EXPRESSION:
+        if len(name) > _SHORT_CAPTION_NAME:
             name = "output"
         lines = [
             f"edge: local partial ∂head/∂tail{' = value here' if self.numbers else ''}"
@@ -947,9 +811,20 @@ class _Builder:
         return "\n".join(lines)
 
 
-def _shape_text(shape: tuple[int, ...], dtype: str) -> str:
-    dims = "scalar" if not shape else "×".join(str(s) for s in shape)
-    return f"{dims} {dtype}"
+def _shape_text(shape: tuple[int, ...], dtype: str, show_dtype: bool) -> str:
+    """``2×3`` for a matrix, ``vector of 3`` for a vector, with `` float32`` after it
+    when the dtype is shown; a scalar shows nothing unless the dtype is asked for
+    (``scalar float64``)."""
+    if not shape:
+        return f"scalar {dtype}" if show_dtype else ""
+    dims = f"vector of {shape[0]}" if len(shape) == 1 else "×".join(str(s) for s in shape)
+    return f"{dims} {dtype}" if show_dtype else dims
+
+
+def _mixes_dtypes(order: Sequence[Node]) -> bool:
+    """Whether the tensors of a graph hold more than one dtype."""
+    dtypes = {np.asarray(node.data).dtype for node in order if _is_tensor(node)}
+    return len(dtypes) > 1
 
 
 def _edge_label(symbol: str, number: float | None, numbers: bool) -> str:

@@ -4,13 +4,16 @@ No Graphviz needed: diagrams must render on a fresh machine. The steps are the
 classic ones, each kept linear or ``n log n`` so a graph of several thousand nodes
 lays out in a second or two:
 
-1. **Layering.** Longest path from the sources, then every source is pulled next to
-   its first consumer, so a weight used deep in a graph does not sit in the first
-   column with a long edge (a cheap stand-in for network simplex).
+1. **Layering.** Longest path from the sources; then, from the output back, a node
+   moves as late as its consumers allow when that shortens the edges overall, the
+   sources that feed it following; finally every source is pulled next to its first
+   consumer, so a weight used deep in a graph does not sit in the first column with a
+   long edge (a cheap stand-in for network simplex).
 2. **Label nodes and dummies.** An edge with a label gets a node of its own, the size
-   of the label, in a rank between its ends (as Graphviz does), so the spacing steps
-   below keep labels apart from each other and from nodes. Longer edges get a chain
-   of zero-size dummies, one per rank crossed.
+   of the label, in the rank just before its head (as Graphviz gives labels a rank
+   of their own), so the spacing steps below keep labels apart from each other and
+   from nodes, and a long edge's label sits beside the node it leads into. Longer
+   edges get a chain of zero-size dummies, one per rank crossed.
 3. **Crossing reduction.** A few down and up sweeps ordering each rank by the
    barycentre of its neighbours in the previous rank; crossings are counted with a
    Fenwick tree after every sweep and the best order is kept. Small graphs also get
@@ -219,25 +222,71 @@ def _assign_ranks(nodes: Sequence[LayoutNode], edges: Sequence[LayoutEdge]) -> l
     order = _topological_order(successors, indegree)
     position = {vertex: index for index, vertex in enumerate(order)}
 
+    # Edges that go backwards in the order close a cycle: they do not constrain.
+    forward_successors = [
+        [t for t in successors[v] if position[t] > position[v]] for v in range(count)
+    ]
+    predecessors: list[list[int]] = [[] for _ in range(count)]
+    for vertex in range(count):
+        for target in forward_successors[vertex]:
+            predecessors[target].append(vertex)
     rank = [0] * count
     for vertex in order:
-        for target in successors[vertex]:
-            # Edges that go backwards in the order close a cycle: they do not constrain.
-            if position[target] > position[vertex]:
-                rank[target] = max(rank[target], rank[vertex] + 1)
-    # Move a node as late as its consumers allow when that shortens at least as many
-    # edges as it stretches: a weight (no inputs) then sits next to its first use, and
-    # so does a chain like weight -> weightᵀ.
+        for target in forward_successors[vertex]:
+            rank[target] = max(rank[target], rank[vertex] + 1)
+    # Move a node as late as its consumers allow when that shortens the edges at least as
+    # much as it stretches them, counting that the sources feeding it (weights, inputs,
+    # constants) will follow it: 1 − y then moves next to (1 − y)·log(1 − z), and y next
+    # to both its consumers. Sources go last, each just before its first consumer, so a
+    # weight sits next to its first use, and so does a chain like weight -> weightᵀ.
     for vertex in reversed(order):
-        forward = [rank[t] for t in successors[vertex] if position[t] > position[vertex]]
-        if forward and len(forward) >= indegree[vertex]:
-            rank[vertex] = max(rank[vertex], min(forward) - 1)
+        forward = forward_successors[vertex]
+        if not forward or indegree[vertex] == 0:
+            continue
+        latest = min(rank[t] for t in forward) - 1
+        if (
+            latest > rank[vertex]
+            and _lengthening(vertex, latest, rank, forward_successors, predecessors, indegree) <= 0
+        ):
+            rank[vertex] = latest
+    for vertex in range(count):
+        forward = forward_successors[vertex]
+        if forward and indegree[vertex] == 0:
+            rank[vertex] = max(rank[vertex], min(rank[t] for t in forward) - 1)
 
     # Fixed ranks win; other nodes keep their computed rank.
     if any(node.rank is not None for node in nodes):
         rank = [rank[i] if node.rank is None else node.rank for i, node in enumerate(nodes)]
     lowest = min(rank)
     return [r - lowest for r in rank]
+
+
+_FOLLOWING_SOURCE_LIMIT = 64  # sources with more edges are not re-placed in the estimate
+
+
+def _lengthening(
+    vertex: int,
+    new_rank: int,
+    rank: list[int],
+    successors: list[list[int]],
+    predecessors: list[list[int]],
+    indegree: list[int],
+) -> int:
+    """How much longer (negative: shorter) all edges get if ``vertex`` moves later to
+    ``new_rank``, its source predecessors following it to just before their first use."""
+    shift = new_rank - rank[vertex]
+    change = -shift * len(successors[vertex])
+    for parent in set(predecessors[vertex]):
+        targets = successors[parent]
+        uses = targets.count(vertex)
+        if indegree[parent] != 0 or len(targets) > _FOLLOWING_SOURCE_LIMIT:
+            change += shift * uses  # a node that stays put: its edges to vertex stretch
+            continue
+        before = min(rank[t] for t in targets) - 1
+        after = min(new_rank if t == vertex else rank[t] for t in targets) - 1
+        # Every edge of the source shrinks by its move; those to vertex grow by shift.
+        change += shift * uses - len(targets) * (after - before)
+    return change
 
 
 def _topological_order(successors: list[list[int]], indegree: list[int]) -> list[int]:
@@ -325,7 +374,9 @@ def _build_graph(
             chains.append([edge.source, edge.target])
             label_vertex.append(None)
             continue
-        label_rank = low + span // 2 if labelled else None
+        # The label sits just before the edge's head, beside the node it belongs to, so
+        # a long edge's label is not left halfway, far from both ends.
+        label_rank = (low + 1 if reverse else high - 1) if labelled else None
         for r in range(low + 1, high):
             if r == label_rank:
                 along = edge.label_width if horizontal else edge.label_height

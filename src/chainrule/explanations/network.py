@@ -10,7 +10,9 @@ and the neuron-level NeuronMLP draw the same.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -22,16 +24,20 @@ from .render import EDGE_LABEL_SIZE, LINE_SPACING, text_width
 POSITIVE_COLOR = "#1c5fb8"  # blue: a positive weight
 NEGATIVE_COLOR = "#c92a2a"  # red: a negative weight
 ZERO_COLOR = "#9a9a9a"
+FADED_COLOR = "#c8c8c8"  # edges outside a highlighted unit's incoming weights
+#: What ``weights=`` may show on each edge.
+WEIGHT_LABELS = ("values", "names", "both")
 _MIN_WIDTH, _MAX_WIDTH = 0.6, 4.5  # edge widths for the smallest and largest |w|
 
 
 def draw_network(
     mlp: Any,
     *,
-    weights: bool = True,
+    weights: bool | str = True,
     color: bool = True,
     values_for: Sequence[float] | np.ndarray | None = None,
     rankdir: str = "LR",
+    highlight: str | tuple[int, int] | None = None,
 ) -> Diagram:
     """Draw an MLP with its units, bias units and weights, as in the handouts.
 
@@ -39,20 +45,28 @@ def draw_network(
         mlp: a :class:`chainrule.nn.MLP` or :class:`chainrule.nn.NeuronMLP` (anything
             with ``sizes``, ``activations`` and ``state_dict()`` holding
             ``layers.{k}.weight`` of shape (n_{k+2}, n_{k+1}) and ``layers.{k}.bias``).
-        weights: label every edge with its weight's name and value
-            (``w_{1,2}^{(1)} = −10``).
+        weights: what every edge's label shows: ``"both"`` the weight's name and value
+            (``w_{1,2}^{(1)} = −10``), ``"names"`` the name only, ``"values"`` the
+            value only (``−10``), ``False`` nothing. ``True`` means ``"both"``.
         color: colour edges by the weight's sign (blue positive, red negative) and
             make them wider the larger its magnitude.
         values_for: one input example (n_1 numbers): every unit then shows its value
             for it, computed with the network's weights and activations.
         rankdir: ``"LR"`` (layers as columns) or ``"TB"`` (layers as rows).
+        highlight: a unit whose incoming weights to emphasise (the logistic regression
+            it computes): ``"x1(2)"`` (unit 1 of layer 2; also ``"x_{1}^{(2)}"`` or
+            ``"x₁⁽²⁾"``) or ``(2, 1)`` as (layer, unit), layers counted from 1 at the
+            input. Those edges and the units at their ends are drawn highlighted; the
+            other edges are faded and unlabelled.
 
     Returns:
         a :class:`~chainrule.explanations.Diagram` (``.svg``, ``.save(path)``, …).
     """
     if rankdir not in _LABEL_FRACTIONS:
         raise DiagramError(f"rankdir must be one of 'LR', 'TB', not {rankdir!r}")
+    shown = _weight_labels(weights)
     sizes, activations, layers = _read_network(mlp)
+    target_unit = None if highlight is None else _highlighted_unit(highlight, sizes)
     unit_values = None if values_for is None else _forward(values_for, sizes, activations, layers)
     largest = max((float(np.max(np.abs(w))) for w, _ in layers if w.size), default=0.0)
     largest = max(
@@ -115,7 +129,7 @@ def draw_network(
                 fraction = low + (high - low) * (i - 1) / (len(targets) - 1)
             for j, w in enumerate(incoming, start=1):
                 name = f"w_{{{i},{j}}}^{{({k})}}"
-                label = f"{name} = {format_number(float(w))}" if weights else ""
+                label = _weight_label(name, float(w), shown)
                 widest = max(widest, text_width(label, EDGE_LABEL_SIZE) + 8)
                 edges.append(
                     DiagramEdge(
@@ -132,8 +146,13 @@ def draw_network(
                 )
         tall = EDGE_LABEL_SIZE * LINE_SPACING + 4
         label_sizes.append((widest, tall) if rankdir == "LR" else (tall, widest))
-    rank_gaps, node_gap = _spacing(nodes, sizes, label_sizes, rankdir) if weights else ({}, 34.0)
-    caption = _caption(sizes, activations, color, weights)
+    rank_gaps, node_gap = _spacing(nodes, sizes, label_sizes, rankdir) if shown else ({}, 34.0)
+    # Highlighting draws its own colours, so the sign legend would not apply.
+    caption = _caption(sizes, activations, color and target_unit is None, shown)
+    if target_unit is not None:
+        layer, unit = target_unit
+        nodes, edges = _highlight_unit(nodes, edges, unit_ids[layer - 1][unit - 1])
+        caption += f"\nhighlighted: the weights into x_{{{unit}}}^{{({layer})}}"
     return Diagram(
         nodes,
         edges,
@@ -216,7 +235,7 @@ def _activation_name(activation: Any) -> str:
     return str(getattr(activation, "__name__", type(activation).__name__))
 
 
-def _caption(sizes: list[int], activations: list[Any], color: bool, weights: bool) -> str:
+def _caption(sizes: list[int], activations: list[Any], color: bool, weights: str | None) -> str:
     shape = "→".join(str(s) for s in sizes)
     lines = [
         f"w_{{i,j}}^{{(k)}}: the weight from unit j of layer k to unit i of layer k+1 "
@@ -225,8 +244,88 @@ def _caption(sizes: list[int], activations: list[Any], color: bool, weights: boo
     if color:
         lines.append("edges: blue positive, red negative weights; width grows with |w|")
     if not weights:
-        lines.append("weights hidden (weights=True shows them)")
+        lines.append('weights hidden (weights="both", "names" or "values" shows them)')
     return "\n".join(lines)
+
+
+def _weight_labels(weights: bool | str) -> str | None:
+    """What weight labels show ("values", "names", "both"), or None for no labels."""
+    if weights is True:
+        return "both"
+    if weights is False:
+        return None
+    if isinstance(weights, str) and weights in WEIGHT_LABELS:
+        return weights
+    choices = ", ".join(repr(choice) for choice in WEIGHT_LABELS)
+    raise DiagramError(f"weights must be one of {choices}, True or False, not {weights!r}")
+
+
+def _weight_label(name: str, value: float, shown: str | None) -> str:
+    if shown is None:
+        return ""
+    if shown == "names":
+        return name
+    if shown == "values":
+        return format_number(value)
+    return f"{name} = {format_number(value)}"
+
+
+_SCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾", "01234567890123456789()")
+_UNIT_NAME = re.compile(r"x(\d+)\((\d+)\)")
+
+
+def _highlighted_unit(highlight: str | tuple[int, int], sizes: list[int]) -> tuple[int, int]:
+    """(layer, unit), both from 1, of a unit given as ``"x1(2)"`` or ``(2, 1)``."""
+    if isinstance(highlight, str):
+        # x_{1}^{(2)}, x₁⁽²⁾ and x1(2) all name unit 1 of layer 2.
+        plain = re.sub(r"[\s_^{}]", "", highlight.translate(_SCRIPT_DIGITS))
+        match = _UNIT_NAME.fullmatch(plain)
+        if match is None:
+            raise DiagramError(
+                f"highlight takes a unit such as 'x1(2)' (unit 1 of layer 2) or (layer, unit), "
+                f"not {highlight!r}"
+            )
+        layer, unit = int(match.group(2)), int(match.group(1))
+    elif (
+        isinstance(highlight, tuple)
+        and len(highlight) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in highlight)
+    ):
+        layer, unit = int(highlight[0]), int(highlight[1])
+    else:
+        raise DiagramError(
+            f"highlight takes a unit such as 'x1(2)' or a (layer, unit) pair, not {highlight!r}"
+        )
+    if not 1 <= layer <= len(sizes):
+        raise DiagramError(
+            f"highlight: the network has layers 1 to {len(sizes)}, there is no layer {layer}"
+        )
+    if layer == 1:
+        raise DiagramError(
+            f"highlight: x{unit}({layer}) is an input unit, which no weight feeds; "
+            "highlight a unit of layer 2 or later"
+        )
+    if not 1 <= unit <= sizes[layer - 1]:
+        bias = " (the bias unit, which no weight feeds)" if unit == sizes[layer - 1] + 1 else ""
+        raise DiagramError(
+            f"highlight: layer {layer} has units 1 to {sizes[layer - 1]}, not {unit}{bias}"
+        )
+    return layer, unit
+
+
+def _highlight_unit(
+    nodes: list[DiagramNode], edges: list[DiagramEdge], unit_id: str
+) -> tuple[list[DiagramNode], list[DiagramEdge]]:
+    """Highlight the edges into one unit and the units at their ends; fade the others."""
+    edges = [
+        replace(edge, highlighted=True)
+        if edge.target == unit_id
+        else replace(edge, color=FADED_COLOR, width=0.8, label="")
+        for edge in edges
+    ]
+    members = {edge.source for edge in edges if edge.highlighted} | {unit_id}
+    nodes = [replace(node, highlighted=True) if node.id in members else node for node in nodes]
+    return nodes, edges
 
 
 def _read_network(

@@ -21,23 +21,14 @@ import re
 import textwrap
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from ..errors import ChainruleError
-from ..expressions import (
-    Expr,
-    ExpressionError,
-    Name,
-    Number,
-    format_expr,
-    parse,
-    simplify,
-    substitute,
-)
 from ..graph import Node, topological_order
+from . import naming
+from .render import readable_text
 
 __all__ = [
     "EdgeFactor",
@@ -184,7 +175,7 @@ class PathExplanation:
                     (
                         str(number),
                         arrow.join(path.names),
-                        times.join(f.symbol for f in path.factors) or "1",
+                        times.join(_as_factor(f.symbol) for f in path.factors) or "1",
                         times.join(_number(f.value) for f in path.factors) or "1",
                         _number(path.product),
                     )
@@ -236,8 +227,26 @@ class PathExplanation:
         return "\n".join(lines)
 
 
+def _as_factor(symbol: str) -> str:
+    """A partial as one factor of a product: ``1 − y`` becomes ``(1 − y)``.
+
+    Formulas put spaces only around ``+`` and ``−`` (and structural symbols around
+    ``@`` and words), so a space outside brackets marks a symbol that would otherwise
+    run into its neighbours in ``a × b``.
+    """
+    depth = 0
+    for char in symbol:
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0 and char.isspace():
+            return f"({symbol})"
+    return symbol
+
+
 def _number(value: Any) -> str:
-    array = np.asarray(value, dtype=float)
+    array = np.asarray(value, dtype=float) + 0.0  # + 0.0 shows −0.0 as 0
     if array.ndim == 0:
         return f"{float(array):.6g}"
     return np.array2string(
@@ -283,156 +292,24 @@ def _table(rows: Sequence[tuple[str, ...]], right_aligned: set[int]) -> list[str
 
 
 #: Forward formulas up to this long name their node (x², x²·y); longer ones get u1, u2, ….
-SHORT_FORMULA = 14
+SHORT_FORMULA = naming.SHORT_FORMULA
 
 
-class _Names:
-    """Display names for nodes, and the formula trees partials are written with.
-
-    A labelled node is its label; an unlabelled constant its number; an interior
-    node its forward formula when that is short (``x²``, ``cos(x²·y)``), else a
-    made-up name (``u1``) defined in :attr:`definitions`; an unlabelled output is f.
-    """
+class _Names(naming.NodeNames):
+    """Display names for the nodes of the output's graph (the rules of
+    :mod:`chainrule.explanations.naming`), labels written as plain text (``w₁``)."""
 
     def __init__(self, order: list[Node], output: Node, unicode: bool) -> None:
-        self.unicode = unicode
-        self.names: dict[int, str] = {}
-        self.trees: dict[int, Expr] = {}
-        self.definitions: dict[str, str] = {}
-        self.formulas: dict[int, str] = {}  # id(interior node) -> forward formula
-        self.taken: set[str] = {n.label for n in order if n.label}
-        self.counter = 0
-        labels_seen: dict[str, int] = {}
+        super().__init__(
+            order, unicode=unicode, label_text=lambda label: readable_text(label, unicode)
+        )
         for node in order:
-            if node.label:
-                seen = labels_seen.get(node.label, 0) + 1
-                labels_seen[node.label] = seen
-                # Two nodes with one label still need two names in a path.
-                self._set(node, node.label if seen == 1 else f"{node.label}#{seen}")
-                if node.op is not None:
-                    self.formulas[id(node)] = self.render(node.op.symbol, node)
-            elif node.op is None:
-                if np.size(node.data) == 1:
-                    number = float(np.asarray(node.data, dtype=float).reshape(-1)[0])
-                    self.trees[id(node)] = Number(number)
-                    self.names[id(node)] = format_expr(Number(number), unicode=unicode)
-                else:
-                    self._set(node, self._fresh("t"))
-            else:
-                self._name_interior(node, node is output)
-
-    def _fresh(self, prefix: str) -> str:
-        while True:
-            self.counter += 1
-            name = f"{prefix}{self.counter}"
-            if name not in self.taken:
-                return name
-
-    def _set(self, node: Node, name: str) -> None:
-        self.taken.add(name)
-        self.names[id(node)] = name
-        self.trees[id(node)] = Name(name)
-
-    def _name_interior(self, node: Node, is_output: bool) -> None:
-        assert node.op is not None
-        tree = self.fill(node.op.symbol, node)
-        if tree is None:
-            formula = self._structural(node.op.symbol, node)
-            name_tree: Expr = Name(formula)
-        else:
-            formula = format_expr(tree, unicode=self.unicode)
-            name_tree = tree
-        if len(formula) <= SHORT_FORMULA and not is_output and formula not in self.taken:
-            # A short formula is its own best name: x², x²·y, cos(x²·y), c @ x, x[0].
-            self.taken.add(formula)
-            self.names[id(node)] = formula
-            self.trees[id(node)] = name_tree
-            self.formulas[id(node)] = formula
-            return
-        name = "f" if is_output and "f" not in self.taken else self._fresh("u")
-        self._set(node, name)
-        self.definitions[name] = formula
-        self.formulas[id(node)] = formula
-
-    def fill(self, symbol: str, node: Node) -> Expr | None:
-        """``symbol`` with the node's input formulas and numeric parameters put in."""
-        assert node.op is not None
-        if not node.op.elementwise:
-            return None
-        try:
-            template = _template(symbol)
-        except ExpressionError:
-            return None
-        replacements: dict[str, Expr] = {
-            "ab"[i]: self.trees[id(parent)] for i, parent in enumerate(node.parents[:2])
-        }
-        for key, value in node.params.items():
-            if isinstance(value, numbers.Real) and not isinstance(value, bool):
-                replacements[key] = Number(float(value))
-        return simplify(substitute(template, replacements))
-
-    def render(self, symbol: str, node: Node) -> str:
-        """An op symbol of ``node`` (forward or partial) as text in the nodes' names."""
-        tree = self.fill(symbol, node)
-        if tree is not None:
-            return format_expr(tree, unicode=self.unicode)
-        return self._structural(symbol, node)
-
-    def _structural(self, symbol: str, node: Node) -> str:
-        # Structural symbols (bᵀ, "a[index]", "1 at index") are prose with the input
-        # names, and parameters such as the index, written into them.
-        parent_names = {"ab"[i]: self.names[id(p)] for i, p in enumerate(node.parents[:2])}
-        for key, value in node.params.items():
-            shown = _parameter_text(value)
-            if shown is not None:
-                parent_names[key] = shown
-
-        def replace(match: re.Match[str]) -> str:
-            word = match.group()
-            name = parent_names.get(word, word)
-            return f"({name})" if word in ("a", "b") and _COMPOUND.search(name) else name
-
-        return _WORD.sub(replace, symbol)
+            self.assign(node, is_output=node is output)
 
     def name_outsider(self, node: Node) -> None:
         """Name a node that is not in the output's graph (a wrt with no path)."""
-        self.names[id(node)] = node.label or self._fresh("w")
-
-    def __getitem__(self, node: Node) -> str:
-        return self.names[id(node)]
-
-
-_WORD = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z_][A-Za-z0-9_]*(?![A-Za-z0-9_(])")
-
-
-def _parameter_text(value: Any) -> str | None:
-    """An integer index or axis as people write it (``0``, ``1, 2``, ``:2``), else None."""
-    parts = value if isinstance(value, tuple) else (value,)
-    texts = []
-    for part in parts:
-        if isinstance(part, (bool, np.bool_)):
-            return None
-        if isinstance(part, (int, np.integer)):
-            texts.append(str(int(part)))
-        elif isinstance(part, slice):
-            bounds = [part.start, part.stop] + ([part.step] if part.step is not None else [])
-            texts.append(":".join("" if b is None else str(b) for b in bounds))
-        else:
-            return None
-    return ", ".join(texts) if texts else None
-
-
-_COMPOUND = re.compile(r"[\s+\-−*/·]")
-
-
-@lru_cache(maxsize=256)
-def _template(symbol: str) -> Expr:
-    return parse(symbol, allow_partial_functions=True)
-
-
-def _partial_symbol(child: Node, index: int) -> str:
-    assert child.op is not None
-    return child.op.partials[index].symbol
+        label = node.label
+        self.names[id(node)] = self.label_text(label) if label else self.fresh("w")
 
 
 def _edge_value(child: Node, index: int) -> Any:
@@ -718,7 +595,7 @@ def _paths(
                     parent=child.parents[index],
                     child=child,
                     input_index=index,
-                    symbol=names.render(_partial_symbol(child, index), child),
+                    symbol=names.partial(child, index),
                     value=_edge_value(child, index),
                 )
                 factor_cache[key] = factor

@@ -5,7 +5,8 @@ figure looks the same in a notebook, a web page and a printed handout. DOT is th
 diagram as Graphviz source, for people who want to restyle it with Graphviz.
 
 Labels are plain text with one small piece of markup, as in TeX: ``x_{1}^{(2)}``
-draws 1 as a subscript and (2) as a superscript. Everything else is literal.
+draws 1 as a subscript and (2) as a superscript, stacked over it. Everything else is
+literal. :func:`readable_text` writes a label for text output (``x₁⁽²⁾``).
 """
 
 from __future__ import annotations
@@ -99,6 +100,38 @@ def text_runs(text: str) -> list[tuple[str, str]]:
 def plain_text(text: str) -> str:
     """A label without its markup: ``w_{1,2}^{(1)}`` becomes ``w1,2(1)``."""
     return "".join(run for run, _ in text_runs(text))
+
+
+_SUBSCRIPTS = dict(zip("0123456789+-−=()aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉₊₋₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ"))
+_SUPERSCRIPTS = dict(
+    zip("0123456789+-−=()abcdefghijklmnoprstuvwxyzT", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻᵀ")
+)
+# Characters that read well at full size between scripts (w₁,₂).
+_KEPT_IN_SCRIPTS = frozenset(", ")
+
+
+def readable_text(text: str, unicode: bool = True) -> str:
+    """A label as plain text that reads like its drawing, for reports and tooltips.
+
+    Args:
+        text: a label, possibly with markup (``w_{1,2}^{(1)}``).
+        unicode: ``True`` writes scripts with Unicode sub- and superscript characters
+            (``w₁,₂⁽¹⁾``) where every character of a script has one, else as ``_(…)`` or
+            ``^(…)``; ``False`` writes ASCII (``w_(1,2)^(1)``, ``x_1``).
+    """
+    parts = []
+    for run, kind in text_runs(text):
+        if not kind:
+            parts.append(run)
+            continue
+        table = _SUBSCRIPTS if kind == "sub" else _SUPERSCRIPTS
+        if unicode and run and all(c in table or c in _KEPT_IN_SCRIPTS for c in run):
+            parts.append("".join(table.get(c, c) for c in run))
+            continue
+        mark = "_" if kind == "sub" else "^"
+        bracketed = run.isalnum() or (run.startswith("(") and run.endswith(")"))
+        parts.append(f"{mark}{run}" if bracketed else f"{mark}({run})")
+    return "".join(parts)
 
 
 def _char_width(char: str) -> float:
@@ -349,7 +382,7 @@ def _svg_node(node: DiagramNode, placed: Any) -> list[str]:
     stroke = HIGHLIGHT_COLOR if node.highlighted else style.stroke
     stroke_width = style.stroke_width + (1.2 if node.highlighted else 0.0)
     x, y, w, h = placed.x, placed.y, placed.width, placed.height
-    tooltip = "\n".join([plain_text(node.title), *map(plain_text, node.lines)])
+    tooltip = "\n".join([readable_text(node.title), *map(readable_text, node.lines)])
     out = [f'<g class="node {node.kind}" id={_xml_attr(node.id)}>']
     out.append(f"<title>{_xml_text(tooltip)}</title>")
     common = f'fill="{fill}" stroke="{stroke}" stroke-width="{_fmt(stroke_width)}"'
@@ -391,7 +424,7 @@ def _svg_edge(edge: DiagramEdge, route: Route) -> list[str]:
     classes = "edge highlighted" if edge.highlighted else "edge"
     out = [f'<g class="{classes}" id={_xml_attr(edge.id)}>']
     if edge.label:
-        out.append(f"<title>{_xml_text(plain_text(edge.label))}</title>")
+        out.append(f"<title>{_xml_text(readable_text(edge.label))}</title>")
     out.append(
         f'<path d="{" ".join(d)}" fill="none" stroke="{color}" stroke-width="{_fmt(width)}"/>'
     )
@@ -573,16 +606,35 @@ def run_graphviz(dot_source: str, output_format: str) -> bytes:
 
 
 def _mathtext(text: str) -> str:
-    """A label for matplotlib: markup as mathtext scripts, everything else literal."""
+    """A label for matplotlib: markup as mathtext scripts, everything else literal.
+
+    A superscript right after a subscript goes into the same math group over an empty
+    base, so mathtext stacks the two as the SVG does (``x_{1}^{(2)}``).
+    """
     parts = []
-    for run, kind in text_runs(text):
-        if kind:
-            inner = re.sub(r"([\\{}$_^%#&~])", r"\\\1", run)
-            parts.append(f"${'_' if kind == 'sub' else '^'}{{{inner}}}$")
-        else:
+    runs = text_runs(text)
+    index = 0
+    while index < len(runs):
+        run, kind = runs[index]
+        if not kind:
             # A literal dollar sign would start mathtext.
             parts.append(run.replace("$", r"\$"))
+            index += 1
+            continue
+        scripts = f"{'_' if kind == 'sub' else '^'}{{{_math_escape(run)}}}"
+        if kind == "sub" and index + 1 < len(runs) and runs[index + 1][1] == "sup":
+            scripts += f"^{{{_math_escape(runs[index + 1][0])}}}"
+            index += 1
+        parts.append(f"${{}}{scripts}$")
+        index += 1
     return "".join(parts)
+
+
+def _math_escape(run: str) -> str:
+    """A script's text for mathtext: special characters escaped, spaces kept, set upright
+    in the label's own font (as the SVG sets it) rather than in math italics."""
+    escaped = re.sub(r"([\\{}$_^%#&~])", r"\\\1", run).replace(" ", r"\ ")
+    return rf"\mathregular{{{escaped}}}"
 
 
 def render_matplotlib(diagram: Diagram, layout: Layout, path: Path, output_format: str) -> None:
