@@ -55,7 +55,7 @@ _LAZY = {
     "History": "chainrule.training:History",
     "save": "chainrule.io:save",
     "load": "chainrule.io:load",
-    "compile": "chainrule.compile:compile",
+    "compile": "chainrule.compiler:compile",
     "draw": "chainrule.explanations:draw",
     "draw_network": "chainrule.explanations:draw_network",
     "explain": "chainrule.explanations:explain",

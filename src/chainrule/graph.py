@@ -19,6 +19,10 @@ class GradMode:
 
     enabled: bool = True
     detect_anomaly: bool = False
+    # chainrule.compile's recorder while it records or replays a step, None otherwise:
+    # Tensor._apply and backward() hand their work to it when it is set, so eager
+    # mode pays one `is None` check for it.
+    recorder: Any = None
 
 
 class Node:
@@ -91,6 +95,10 @@ def backward(root: Node, seed: Any, retain_all: bool = False) -> None:
     in a dict for this call only, so an earlier call never leaks into a later one.
     Interior nodes get ``grad`` set (not accumulated) when they retain it.
     """
+    recorder = GradMode.recorder
+    if recorder is not None:  # a chainrule.compile step is being recorded or replayed
+        recorder.backward(root, seed, retain_all)
+        return
     order = topological_order(root)
     adjoints: dict[int, Any] = {id(root): seed}
     for node in reversed(order):

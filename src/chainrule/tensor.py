@@ -78,6 +78,9 @@ class Tensor(Node):
 
     @staticmethod
     def _apply(op: Op, inputs: tuple[Tensor, ...], params: dict[str, Any] = _NO_PARAMS) -> Tensor:
+        recorder = GradMode.recorder
+        if recorder is not None:  # a chainrule.compile step is being recorded or replayed
+            return recorder.apply(op, inputs, params)
         arrays = [t.data for t in inputs]
         try:
             data = op.forward(ARRAY, *arrays, **params)
@@ -92,7 +95,7 @@ class Tensor(Node):
         out.grad = None
         out.label = None
         out._retain = False
-        if GradMode.enabled and any(t.requires_grad for t in inputs):
+        if GradMode.enabled and _any_requires_grad(inputs):
             out.requires_grad = True
             out.parents = inputs
             out.op = op
@@ -122,6 +125,15 @@ class Tensor(Node):
         return np.array(adjoint, copy=True)
 
     def _accumulate_leaf_grad(self, adjoint: Any) -> None:
+        if (
+            self.grad is None
+            and type(adjoint) is np.ndarray
+            and adjoint.dtype == self.data.dtype
+            and adjoint.flags.owndata
+            and adjoint.flags.writeable
+        ):
+            self.grad = adjoint  # the common case, decided without a copy or a cast
+            return
         adjoint = np.asarray(adjoint)
         if adjoint.dtype != self.data.dtype:
             adjoint = adjoint.astype(self.data.dtype)
@@ -377,6 +389,14 @@ class Tensor(Node):
             raise RuntimeError("requires_grad_ applies to leaf tensors; use detach() first")
         self.requires_grad = requires_grad
         return self
+
+
+def _any_requires_grad(inputs: tuple[Tensor, ...]) -> bool:
+    # A plain loop: any() over a generator costs more than the op on small arrays.
+    for t in inputs:  # noqa: SIM110
+        if t.requires_grad:
+            return True
+    return False
 
 
 def tensor(
