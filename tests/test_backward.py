@@ -195,3 +195,23 @@ def test_value_supports_reflected_operators_and_value_exponents() -> None:
     w = 2**x
     (y + z + w).backward()
     assert math.isclose(x.grad, -1 - 1 / 4 + math.log(2) * 4)
+
+
+def test_values_at_domain_edges_give_numpys_numbers_not_exceptions() -> None:
+    """1/0, 0/0, overflow and the slopes of √x and log x at 0 match numpy on Values."""
+    with np.errstate(all="ignore"):
+        expected = {
+            "1/0": np.float64(1.0) / np.float64(0.0),
+            "-2/0": np.float64(-2.0) / np.float64(0.0),
+            "10**400": np.power(np.float64(10.0), 400.0),
+        }
+    assert (cr.Value(1.0) / 0).data == expected["1/0"]
+    assert (cr.Value(-2.0) / 0.0).data == expected["-2/0"]
+    assert math.isnan((cr.Value(0.0) / 0).data)
+    assert (cr.Value(10.0) ** 400).data == expected["10**400"]
+    z = cr.Value(0.0)
+    cr.sqrt(z).backward()
+    assert z.grad == math.inf
+    w = cr.Value(0.0)
+    cr.log(w).backward()
+    assert w.grad == math.inf

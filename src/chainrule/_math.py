@@ -127,3 +127,15 @@ class _ArrayMath:
 
 SCALAR = _ScalarMath()
 ARRAY = _ArrayMath()
+
+
+def numpy_semantics(rule: Any, *args: Any, **params: Any) -> float:
+    """Evaluate an op rule on Python floats the way numpy would, as a float.
+
+    Python's float arithmetic raises ZeroDivisionError or OverflowError where numpy
+    returns ±inf or NaN. Op rules catch those rare exceptions and call this, so a
+    Value at a domain edge (1/0, the slope of √x at 0) gets numpy's number.
+    """
+    with np.errstate(all="ignore"):
+        arrays = [np.float64(a) if isinstance(a, float) else a for a in args]
+        return float(rule(ARRAY, *arrays, **params))

@@ -1074,12 +1074,14 @@ def to_graph(expr: Expr | str, values: Mapping[str, float]) -> tuple[Value, dict
             left, right = build(node.left), build(node.right)
             if not isinstance(left, Value) and not isinstance(right, Value):
                 return _apply_binary(node.op, left, right)
-            try:
-                return _binary_on_values(node.op, left, right)
-            except ZeroDivisionError:
+            # A Value divided by zero is ±inf or NaN, as in numpy; on the command line
+            # that is almost always a mistaken point, so say where it happens.
+            divisor = right.data if isinstance(right, Value) else right
+            if node.op == "/" and divisor == 0.0:
                 raise ExpressionError(
                     "division by zero at the given values", text, column(node, node.op)
-                ) from None
+                )
+            return _binary_on_values(node.op, left, right)
         if node.function not in ops.FUNCTIONS:
             raise ExpressionError(
                 f"{node.function} appears only in partial symbols and has no graph op",

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ._math import numpy_semantics
 from .errors import AnomalyError
 from .graph import GradMode, Node
 
@@ -102,8 +103,13 @@ class Op:
                 if partial.vjp is not None:
                     contribution = partial.vjp(adjoint, out, *inputs, **params)
                 else:
-                    assert partial.local is not None  # a Partial sets exactly one rule
-                    contribution = adjoint * partial.local(node._xp, out, *inputs, **params)
+                    local = partial.local
+                    assert local is not None  # a Partial sets exactly one rule
+                    try:
+                        contribution = adjoint * local(node._xp, out, *inputs, **params)
+                    except ArithmeticError:  # a Value at a domain edge, e.g. d√x/dx at 0
+                        slope = numpy_semantics(local, out, *inputs, **params)
+                        contribution = adjoint * slope
             contribution = node._fit_adjoint(contribution, parent)
             if contribution is adjoint:
                 # Two parents must never share one adjoint object: a later in-place

@@ -9,7 +9,7 @@ import numbers
 from typing import Any
 
 from . import ops
-from ._math import SCALAR
+from ._math import SCALAR, numpy_semantics
 from .graph import GradMode, Node, backward
 from .ops import Op
 
@@ -48,7 +48,10 @@ class Value(Node):
 
     @staticmethod
     def _apply(op: Op, inputs: tuple[Value, ...], params: dict[str, Any] = _NO_PARAMS) -> Value:
-        data = op.forward(SCALAR, *[v.data for v in inputs], **params)
+        try:
+            data = op.forward(SCALAR, *[v.data for v in inputs], **params)
+        except ArithmeticError:  # 1/0 or an overflow: give numpy's inf or NaN instead
+            data = numpy_semantics(op.forward, *[v.data for v in inputs], **params)
         if GradMode.detect_anomaly:
             ops.check_forward(op, tuple(v.data for v in inputs), data)
         out = Value.__new__(Value)
