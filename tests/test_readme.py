@@ -20,3 +20,4 @@ def test_readme_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert (tmp_path / "f.svg").exists() and (tmp_path / "titanic.safetensors").exists()
     history = namespace["history"]
     assert history.accuracy[-1] == 1.0  # type: ignore[attr-defined]
+    assert float(namespace["loss"].data) < 0.05  # type: ignore[attr-defined]
