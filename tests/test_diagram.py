@@ -9,6 +9,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pytest
@@ -521,8 +522,8 @@ def test_save_is_atomic_when_writing_fails(tmp_path: Path, monkeypatch: pytest.M
     target.write_bytes(b"old figure")
     from matplotlib.figure import Figure
 
-    def broken_savefig(self: Figure, path: Path, **kwargs: object) -> None:
-        Path(path).write_bytes(b"\x89PNG half")
+    def broken_savefig(self: Figure, handle: IO[bytes], **kwargs: object) -> None:
+        handle.write(b"\x89PNG half")
         raise OSError("disk full")
 
     monkeypatch.setattr(Figure, "savefig", broken_savefig)
@@ -539,7 +540,7 @@ def test_save_refuses_unknown_suffixes(tmp_path: Path) -> None:
         d.save(tmp_path / "f.jpg")
     with pytest.raises(DiagramError, match="without a suffix"):
         d.save(tmp_path / "figure")
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(FileNotFoundError, match="there is no folder"):
         d.save(tmp_path / "missing" / "f.svg")
 
 

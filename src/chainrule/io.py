@@ -22,19 +22,18 @@ is rebuilt by :func:`chainrule.nn.from_config` from the JSON config. No pickle, 
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import math
 import os
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
+from ._files import write_atomically
 from .errors import ChainruleError
 
 if TYPE_CHECKING:
@@ -169,7 +168,7 @@ def save(model: Module, path: PathLike, metadata: Mapping[str, Any] | None = Non
         for array in arrays:
             handle.write(_tensor_bytes(array))
 
-    _atomic_write(target, write_contents)
+    write_atomically(target, write_contents)
     return target
 
 
@@ -258,43 +257,6 @@ def _little_endian(name: str, value: Any) -> np.ndarray:
 def _tensor_bytes(array: np.ndarray) -> memoryview:
     """The raw bytes of a contiguous little-endian array, without copying them."""
     return memoryview(array.reshape(-1)).cast("B")  # type: ignore[arg-type]
-
-
-def _atomic_write(target: Path, write_contents: Callable[[IO[bytes]], None]) -> None:
-    """Write a file through a temporary sibling, fsync it, and rename it into place."""
-    folder = target.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"cannot save to {os.fspath(target)!r}: no folder {folder}")
-    temporary = folder / f".{target.name}.{uuid.uuid4().hex}.tmp"
-    # O_EXCL: never write through someone else's file; mode 0o666 lets the umask decide.
-    descriptor = os.open(
-        temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            write_contents(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        # Also on KeyboardInterrupt: never leave a half-written temporary file behind.
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    _fsync_folder(folder)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable where the platform allows it (POSIX)."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 # --- loading --------------------------------------------------------------------------

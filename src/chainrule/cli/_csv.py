@@ -7,13 +7,11 @@ The command line prints it as one line and exits with status 2.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import math
 import os
 import sys
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import IO
 
 import numpy as np
 
+from .._files import write_atomically
 from ..errors import ChainruleError
 
 #: Cells that mean "no value" (pandas' most common spellings).
@@ -268,42 +267,29 @@ def looks_like_identifier(cells: Sequence[str]) -> bool:
     return distinct > MAX_DEFAULT_CATEGORIES or (distinct > 10 and distinct * 2 > len(cells))
 
 
-def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[str]], None]) -> Path:
-    """Write a text file through a temporary sibling renamed into place.
-
-    A failure part-way (an error, Ctrl-C) leaves no partial file and any older file at
-    ``path`` untouched.
+def write_text_atomically(path: str | os.PathLike[str], write: Callable[[IO[str]], None]) -> Path:
+    """Write a UTF-8 text file atomically (see :func:`chainrule._files.write_atomically`).
 
     Args:
         path: the file to write; its folder must exist.
         write: called with the open temporary file (text mode, newline="").
 
     Raises:
-        CsvError: the folder does not exist or cannot be written.
+        CsvError: the folder does not exist or the file cannot be written.
     """
-    target = Path(path)
-    folder = target.parent
-    if not folder.is_dir():
-        raise CsvError(f"cannot write {target}: there is no folder {folder}")
-    if target.is_dir():
-        raise CsvError(f"cannot write {target}: it is a folder")
-    temporary = folder / f".{target.name}.{uuid.uuid4().hex}.tmp"
+
+    def write_text(handle: IO[bytes]) -> None:
+        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+        write(text)
+        text.flush()
+        text.detach()  # the binary handle stays open for the fsync that follows
+
     try:
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        return write_atomically(path, write_text)
     except OSError as error:
-        raise CsvError(f"cannot write {target}: {error.strerror or error}") from None
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        # Also on KeyboardInterrupt: the temporary file must not outlive the attempt.
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    return target
+        # Our own messages already name the file; the system's need the path added.
+        message = str(error) if error.filename is None else f"cannot write {path}: {error.strerror}"
+        raise CsvError(message) from None
 
 
 def write_csv(
@@ -324,7 +310,7 @@ def write_csv(
         write(buffer)
         sys.stdout.write(buffer.getvalue())
     else:
-        write_atomically(path, write)
+        write_text_atomically(path, write)
 
 
 # --- turning a table into features, and remembering how --------------------------------

@@ -7,16 +7,15 @@ atomically (a temporary file in the same folder, renamed into place).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._files import write_bytes_atomically
 from ..functional import no_grad
 from .titanic import AGE_GRID, TitanicResults
 
@@ -73,23 +72,9 @@ def write_figures(results: TitanicResults, folder: str | os.PathLike[str]) -> li
     written = []
     for name, image in zip(FIGURE_FILES, images):
         path = target / name
-        _write_bytes_atomically(path, image)
+        write_bytes_atomically(path, image)
         written.append(path)
     return written
-
-
-def _write_bytes_atomically(path: Path, data: bytes) -> None:
-    temporary = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
-    try:
-        with open(temporary, "xb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
 
 
 def _loss_curves(figure_class: Any, results: TitanicResults) -> Any:

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from .._files import write_bytes_atomically
 from ..errors import ChainruleError
 from ..graph import Node
 from . import render
@@ -262,11 +263,11 @@ class Diagram:
                 f"({target}); use one of {', '.join(SAVE_FORMATS)}"
             )
         if suffix == ".svg":
-            render.write_bytes_atomically(target, self.svg.encode("utf-8"))
+            write_bytes_atomically(target, self.svg.encode("utf-8"))
         elif suffix == ".dot":
-            render.write_bytes_atomically(target, self.dot.encode("utf-8"))
+            write_bytes_atomically(target, self.dot.encode("utf-8"))
         elif self.engine == "dot":
-            render.write_bytes_atomically(target, render.run_graphviz(self.dot, suffix[1:]))
+            write_bytes_atomically(target, render.run_graphviz(self.dot, suffix[1:]))
         else:
             render.render_matplotlib(self, self.layout(), target, suffix[1:])
         return target

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import re
 import shutil
 import subprocess
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
+from .._files import write_atomically
 from ..errors import ChainruleError
 from .layout import Layout, LayoutEdge, LayoutNode, Point, Route, spline_segments
 
@@ -759,41 +758,8 @@ def render_matplotlib(diagram: Diagram, layout: Layout, path: Path, output_forma
         y += CAPTION_SIZE * LINE_SPACING
         axes.text(12, y - 3, _mathtext(line), fontsize=CAPTION_SIZE, color="#555555", fontdict=font)
 
-    def write(target: Path) -> None:
+    def write(handle: IO[bytes]) -> None:
         # PNG at 2x so the figure stays sharp on screens and when projected.
-        figure.savefig(target, format=output_format, dpi=144, facecolor="white")
+        figure.savefig(handle, format=output_format, dpi=144, facecolor="white")
 
-    atomic_write(path, write)
-
-
-# --- files -------------------------------------------------------------------------------
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write a file through a temporary file in the same directory, then rename it.
-
-    A reader never sees a half-written file, and a failure leaves any old file intact.
-    """
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise FileNotFoundError(f"cannot save {path}: the directory {directory} does not exist")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    os.close(handle)
-    temporary_path = Path(temporary)
-    try:
-        write(temporary_path)
-        # mkstemp makes the file private; a saved figure is an ordinary file.
-        os.chmod(temporary_path, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(temporary_path, path)
-    except BaseException:
-        temporary_path.unlink(missing_ok=True)
-        raise
-
-
-def write_bytes_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
-
-    def write(target: Path) -> None:
-        target.write_bytes(data)
-
-    atomic_write(path, write)
+    write_atomically(path, write)
