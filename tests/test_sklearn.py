@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 import warnings
+from copy import deepcopy
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import chainrule as cr  # noqa: E402
+import chainrule.sklearn as chainrule_sklearn  # noqa: E402
 from chainrule.sklearn import (  # noqa: E402
     InvalidParameterError,
     MLPClassifier,
@@ -482,3 +484,169 @@ def test_failed_first_fit_leaves_the_estimator_unfitted() -> None:
         model.fit(np.zeros((4, 2)), ["a"] * 4)
     with pytest.raises(NotFittedError):
         model.predict(np.zeros((1, 2)))
+
+
+# --- the compiled training step ---------------------------------------------------------------
+
+
+def _fit_pair(
+    monkeypatch: pytest.MonkeyPatch, make: Any, X: np.ndarray, y: np.ndarray
+) -> tuple[Any, Any]:
+    """The same estimator fitted with the compiled step (the default) and eagerly."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        compiled = make().fit(X, y)
+        monkeypatch.setattr(chainrule_sklearn, "_COMPILE_STEPS", False)
+        eager = make().fit(X, y)
+        monkeypatch.setattr(chainrule_sklearn, "_COMPILE_STEPS", True)
+    return compiled, eager
+
+
+def _assert_same_training(compiled: Any, eager: Any) -> None:
+    """Identical loss curves and weights, to the last bit."""
+    assert compiled.loss_curve_ == eager.loss_curve_
+    assert len(compiled.coefs_) == len(eager.coefs_)
+    for a, b in zip(compiled.coefs_ + compiled.intercepts_, eager.coefs_ + eager.intercepts_):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("problem", ["binary", "multiclass", "multilabel", "regressor"])
+def test_compiled_fit_matches_eager_bit_for_bit(
+    monkeypatch: pytest.MonkeyPatch, problem: str, solver: str
+) -> None:
+    """fit's compiled step replays without calling the loss and trains exactly as eager mode."""
+    X, labels = _blobs(130, centers=4)
+    targets = {
+        "binary": labels % 2,
+        "multiclass": labels,
+        "multilabel": np.stack([labels % 2, labels // 2, (labels == 3).astype(int)], axis=1),
+        "regressor": np.stack([X[:, 0] - X[:, 1], X[:, 0] * 0.5], axis=1),
+    }[problem]
+    estimator = MLPRegressor if problem == "regressor" else MLPClassifier
+    # 130 rows in batches of 32: four full batches and a last one of 2 each epoch.
+    settings = dict(hidden_layer_sizes=(7, 5), solver=solver, alpha=0.01, batch_size=32)
+    make = lambda: estimator(**settings, learning_rate_init=0.01, max_iter=8, random_state=0)  # noqa: E731
+    compiled, eager = _fit_pair(monkeypatch, make, X, targets)
+    _assert_same_training(compiled, eager)
+    assert not hasattr(eager, "_compiled_step") or eager._compiled_step is None
+    stats = compiled._compiled_step.stats
+    # Two batch shapes, each run eagerly once, then recorded once; after that every step
+    # is a flat replay, which does not call the loss function.
+    assert stats.traces == 2 and stats.eager_calls == 0
+    assert stats.flat_replays == stats.replays == 8 * 5 - 4
+    assert stats.notes == []
+
+
+def test_compiled_fit_matches_eager_in_float32_with_early_stopping(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """float32, no shuffling and early stopping (best weights put back) agree with eager mode."""
+    X, y = make_blobs(n_samples=200, centers=[[-1.0, 0.0], [1.0, 0.0], [0.0, 1.5]], random_state=0)
+    make = lambda: MLPClassifier(  # noqa: E731
+        hidden_layer_sizes=(8,),
+        learning_rate_init=0.05,
+        batch_size=16,
+        shuffle=False,
+        early_stopping=True,
+        n_iter_no_change=3,
+        max_iter=25,
+        random_state=0,
+    )
+    compiled, eager = _fit_pair(monkeypatch, make, X.astype(np.float32), y)
+    _assert_same_training(compiled, eager)
+    assert compiled.coefs_[0].dtype == np.float32
+    assert compiled.validation_scores_ == eager.validation_scores_
+    assert compiled._compiled_step.stats.flat_replays > 0
+
+
+def test_partial_fit_compiled_matches_eager_and_keeps_its_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """partial_fit reuses one compiled step with the optimizer, follows set_params, equals eager."""
+    X, y = make_regression(n_samples=120, n_features=3, n_targets=2, random_state=0)
+    y = y / y.std(axis=0)
+    chunks = [(0, 50), (50, 100), (0, 50), (20, 120), (0, 50), (50, 100)]
+
+    def train() -> MLPRegressor:
+        model = MLPRegressor(hidden_layer_sizes=(6,), batch_size=20, random_state=0)
+        for number, (start, stop) in enumerate(chunks):
+            if number == 4:
+                model.set_params(alpha=0.5)  # the compiled step must see the new penalty
+            model.partial_fit(X[start:stop], y[start:stop])
+        return model
+
+    compiled = train()
+    monkeypatch.setattr(chainrule_sklearn, "_COMPILE_STEPS", False)
+    eager = train()
+    _assert_same_training(compiled, eager)
+    stats = compiled._compiled_step.stats
+    assert stats.flat_replays > 0
+    # One step for all the calls: batches of 20 and 10, at two values of alpha.
+    assert stats.traces == 4
+
+    # A copy continues the same optimizer run with a new compiled step of its own.
+    monkeypatch.setattr(chainrule_sklearn, "_COMPILE_STEPS", True)
+    copy = deepcopy(compiled)
+    assert not hasattr(copy, "_compiled_step")
+    copy.partial_fit(X, y)
+    compiled.partial_fit(X, y)
+    _assert_same_training(copy, compiled)
+    assert copy._compiled_step.stats.flat_replays > 0
+
+
+def test_partial_fit_compiles_only_batch_lengths_that_recur() -> None:
+    """A batch length seen once runs eagerly; cycling through many lengths stops recording."""
+    X, y = _blobs(300)
+    model = MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
+    model.partial_fit(X[:30], y[:30], classes=[0, 1, 2])
+    for length in range(31, 61):  # every call a single batch of a new length
+        model.partial_fit(X[:length], y[:length])
+    assert model._compiled_step.stats.traces == 0
+    for _ in range(3):
+        for length in range(31, 61):  # 30 lengths, more than a compiled step keeps
+            model.partial_fit(X[:length], y[:length])
+    assert model._compiled_step.stats.traces == chainrule_sklearn._KEPT_TRACES + 1
+    model.partial_fit(X[:40], y[:40])
+    model.partial_fit(X[:40], y[:40])
+    assert model._compiled_step.stats.traces == chainrule_sklearn._KEPT_TRACES + 1
+    assert model.n_iter_ == 1 + 30 + 90 + 2
+
+
+@pytest.mark.parametrize("problem", ["binary", "multiclass", "multilabel", "regressor"])
+def test_objective_is_the_nn_losses_bit_for_bit(problem: str) -> None:
+    """The estimators' batch objective and its gradients equal chainrule.nn's losses exactly."""
+    X, labels = _blobs(40, centers=4)
+    y = {
+        "binary": labels % 2,
+        "multiclass": labels,
+        "multilabel": np.stack([labels % 2, labels // 2], axis=1),
+        "regressor": X @ np.array([[1.0, -1.0], [0.5, 2.0]]),
+    }[problem]
+    estimator = MLPRegressor if problem == "regressor" else MLPClassifier
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = estimator(hidden_layer_sizes=(5,), max_iter=1, random_state=0).fit(X, y)
+    network = model.network_
+    rows = np.arange(40)
+    if problem == "multiclass":
+        targets = np.searchsorted(model.classes_, y)
+        library = lambda z: cr.nn.cross_entropy(z, targets)  # noqa: E731
+    elif problem == "regressor":
+        targets = y
+        library = lambda z: cr.nn.mse_loss(z, targets) * 0.5  # noqa: E731
+    else:
+        targets = y.reshape(40, -1).astype(np.float64)
+        library = lambda z: (  # noqa: E731
+            cr.nn.binary_cross_entropy_with_logits(z, targets, reduction="sum") * (1.0 / 40)
+        )
+
+    def gradients(loss: Any) -> list[bytes]:
+        network.zero_grad()
+        loss.backward()
+        return [bytes(loss.data.tobytes())] + [p.grad.tobytes() for p in network.parameters()]
+
+    ours = model._objective(X, 0.0, *model._loss_arguments(targets, rows))
+    theirs = library(network.forward_logits(X))
+    assert gradients(ours) == gradients(theirs)

@@ -16,6 +16,10 @@ training stops when the loss (or, with ``early_stopping``, the validation score)
 not improved by ``tol`` for more than ``n_iter_no_change`` epochs, and a
 ``ConvergenceWarning`` says so when ``max_iter`` epochs were not enough.
 
+Each batch's training step is compiled with :func:`chainrule.compile`: recorded once
+per batch shape, then replayed into preallocated buffers, bit for bit what eager mode
+computes (``fit`` gives the same weights and ``loss_curve_`` either way).
+
 scikit-learn is an optional extra: ``pip install "chainrule[sklearn]"``.
 """
 
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -47,6 +51,8 @@ except ImportError as error:  # pragma: no cover - exercised only without scikit
     ) from error
 
 from . import functions, nn, optim
+from .compiler import CompiledStep
+from .compiler import compile as compile_step
 from .errors import ChainruleError
 from .functional import enable_grad, no_grad
 from .tensor import Tensor
@@ -58,6 +64,11 @@ _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "
 _SOLVERS = ("sgd", "adam")
 # The float types the network computes in; anything else is converted to float64.
 _FLOAT_DTYPES = (np.float64, np.float32)
+# Whether fit and partial_fit run their per-batch step through chainrule.compile (the
+# default) or eagerly. Both compute the same bits; the tests flip this to compare them.
+_COMPILE_STEPS = True
+# Batch shapes a compiled step keeps a recording for (fit needs two: full and last).
+_KEPT_TRACES = 8
 
 
 class InvalidParameterError(ChainruleError, ValueError, TypeError):
@@ -123,6 +134,17 @@ class _BaseMLP(BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The estimator's state for copying and pickling, without its compiled step.
+
+        The compiled step holds numpy calls bound to its buffers, which neither copy nor
+        pickle; ``partial_fit`` on the copy records a new one for the same optimizer.
+        """
+        state = dict(super().__getstate__())  # a copy: object's state is the live __dict__
+        state.pop("_compiled_step", None)
+        state.pop("_compiled_batch_lengths", None)
+        return state
+
     # --- hooks the subclasses fill in ----------------------------------------------------
 
     def _validate_training_data(
@@ -145,7 +167,17 @@ class _BaseMLP(BaseEstimator):
     def _output_activation(self) -> str | None:
         raise NotImplementedError
 
-    def _data_loss(self, logits: Tensor, targets: np.ndarray) -> Tensor:
+    def _loss_arguments(self, targets: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The arrays :meth:`_data_loss` takes for a batch of encoded ``targets``.
+
+        ``positions`` is ``0, 1, ..., len(targets) - 1``, for a loss that picks one
+        entry per row. Every array the loss reads must come from here: the compiled
+        step binds its arguments and would freeze an array made inside the loss.
+        """
+        return (targets,)
+
+    def _data_loss(self, logits: Tensor, *arrays: np.ndarray) -> Tensor:
+        """The data loss of a batch, from the arrays :meth:`_loss_arguments` gave."""
         raise NotImplementedError
 
     def _validation_score(self, logits: np.ndarray, targets: np.ndarray) -> float:
@@ -272,6 +304,8 @@ class _BaseMLP(BaseEstimator):
         # scikit-learn's rule: fit starts a new optimizer, partial_fit continues the last.
         if not incremental or self._optimizer is None:
             self._optimizer = self._make_optimizer()
+            # A compiled step drives one optimizer: a new optimizer needs a new step.
+            self._compiled_step: CompiledStep | None = None
         self._run_epochs(X, targets, rng, incremental=incremental)
         self._publish_weights()
         return self
@@ -298,14 +332,66 @@ class _BaseMLP(BaseEstimator):
             eps=self.epsilon,
         )
 
-    def _batch_loss(self, X_batch: np.ndarray, targets_batch: np.ndarray) -> Tensor:
-        """The training objective on one batch: data loss plus the L2 penalty on the weights."""
+    def _objective(self, X_batch: np.ndarray, alpha: float, *loss_arrays: np.ndarray) -> Tensor:
+        """The training objective on one batch: data loss plus the L2 penalty on the weights.
+
+        A pure function of its arguments and the weights, so that
+        ``chainrule.compile(..., optimizer=)`` can replay it without calling it: the
+        batch, ``alpha`` (an argument, not read from ``self``, so that a changed
+        ``alpha`` makes the compiled step trace again) and the loss's arrays from
+        :meth:`_loss_arguments`.
+        """
         logits = self.network_.forward_logits(X_batch)
-        loss = self._data_loss(logits, targets_batch)
-        if self.alpha > 0:
+        loss = self._data_loss(logits, *loss_arrays)
+        if alpha > 0:
             penalty = sum((layer.weight * layer.weight).sum() for layer in self.network_.layers)
-            loss = loss + penalty * (0.5 * self.alpha / X_batch.shape[0])
+            loss = loss + penalty * (0.5 * alpha / X_batch.shape[0])
         return loss
+
+    def _training_step(self) -> Callable[..., float]:
+        """One gradient step on a batch: ``step(X_batch, alpha, *loss_arrays) -> loss``.
+
+        Compiled (the default), the step is recorded by :func:`chainrule.compile` and
+        then replayed into preallocated buffers: bit for bit what the eager step
+        computes. The compiled step is kept between partial_fit calls, with the
+        optimizer it drives.
+        """
+        optimizer = self._optimizer
+        assert optimizer is not None
+
+        def eager_step(*arguments: Any) -> float:
+            optimizer.zero_grad()
+            loss = self._objective(*arguments)
+            loss.backward()
+            optimizer.step()
+            return loss.item()
+
+        if not _COMPILE_STEPS:
+            return eager_step
+        compiled = getattr(self, "_compiled_step", None)
+        if compiled is None or compiled.optimizer is not optimizer:
+            compiled = self._compiled_step = compile_step(
+                self._objective, optimizer=optimizer, max_traces=_KEPT_TRACES
+            )
+            self._compiled_batch_lengths: set[int] = set()
+        replay = compiled
+        stats = compiled.stats
+        seen = self._compiled_batch_lengths
+
+        def compiled_step(X_batch: np.ndarray, *arguments: Any) -> float:
+            # Recording costs about two eager steps, which pays off only for a batch
+            # length that comes back (every epoch of fit does). So a length met for the
+            # first time runs eagerly, and so does every batch once recordings outweigh
+            # replays (partial_fit cycling through more lengths than the step keeps).
+            length = X_batch.shape[0]
+            if length in seen and (
+                stats.traces <= _KEPT_TRACES or stats.replays >= 4 * stats.traces
+            ):
+                return replay(X_batch, *arguments).item()
+            seen.add(length)
+            return eager_step(X_batch, *arguments)
+
+        return compiled_step
 
     def _run_epochs(
         self, X: np.ndarray, targets: np.ndarray, rng: np.random.RandomState, *, incremental: bool
@@ -315,8 +401,11 @@ class _BaseMLP(BaseEstimator):
             X, targets, X_val, targets_val = self._split_validation(X, targets, rng)
         n_samples = X.shape[0]
         batch_size = self._batch_size(n_samples)
-        optimizer = self._optimizer
-        assert optimizer is not None
+        step = self._training_step()
+        # The loss's arrays are arguments of the step (the targets were encoded once per
+        # fit), so a compiled step replays without calling the loss; see _objective.
+        positions = np.arange(batch_size)
+        alpha = float(self.alpha)
         best_state = None
         stopped = False
         try:
@@ -328,12 +417,10 @@ class _BaseMLP(BaseEstimator):
                     total = 0.0
                     for start in range(0, n_samples, batch_size):
                         rows = order[start : start + batch_size]
-                        optimizer.zero_grad()
-                        loss = self._batch_loss(X[rows], targets[rows])
-                        loss.backward()
-                        optimizer.step()
+                        loss_arrays = self._loss_arguments(targets[rows], positions[: len(rows)])
+                        loss = step(X[rows], alpha, *loss_arrays)
                         # Weighted by batch length so the epoch loss is a mean over examples.
-                        total += loss.item() * len(rows)
+                        total += loss * len(rows)
                     self.n_iter_ += 1
                     self.t_ += n_samples
                     self.loss_ = total / n_samples
@@ -687,11 +774,24 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _output_activation(self) -> str | None:
         return "softmax" if self.out_activation_ == "softmax" else "sigmoid"
 
-    def _data_loss(self, logits: Tensor, targets: np.ndarray) -> Tensor:
+    def _loss_arguments(self, targets: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, ...]:
         if self.out_activation_ == "softmax":
-            return nn.cross_entropy(logits, targets)
-        # The log loss summed over the output units, averaged over examples.
-        loss = nn.binary_cross_entropy_with_logits(logits, targets, reduction="sum")
+            # Row i of the batch picks the log-probability of its class targets[i].
+            return (positions, targets)
+        return (targets,)
+
+    def _data_loss(self, logits: Tensor, *arrays: np.ndarray) -> Tensor:
+        # NOTE: the ops (and their order) are those of nn.cross_entropy and
+        # nn.binary_cross_entropy_with_logits, which the targets' encoding already
+        # satisfies; those functions would copy the targets and build the row index
+        # inside the step, arrays a compiled step cannot bind to its arguments.
+        if self.out_activation_ == "softmax":
+            positions, classes = arrays
+            log_probabilities = logits.log_softmax(axis=-1)
+            return (-log_probabilities[positions, classes]).mean()
+        # The log loss softplus(z) − y·z summed over the output units, averaged over
+        # examples.
+        loss = (functions.softplus(logits) - Tensor(arrays[0]) * logits).sum()
         return loss * (1.0 / logits.shape[0])
 
     def _validation_score(self, logits: np.ndarray, targets: np.ndarray) -> float:
@@ -829,9 +929,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _output_activation(self) -> str | None:
         return None
 
-    def _data_loss(self, logits: Tensor, targets: np.ndarray) -> Tensor:
+    def _data_loss(self, logits: Tensor, *arrays: np.ndarray) -> Tensor:
         # Half the squared error, as scikit-learn's MLPRegressor, so alpha means the same.
-        return nn.mse_loss(logits, targets) * 0.5
+        # NOTE: the ops (and their order) of nn.mse_loss, on a target Tensor holding the
+        # argument itself (nn.mse_loss would copy it, freezing a compiled step's copy).
+        return ((Tensor(arrays[0]) - logits) ** 2).mean() * 0.5
 
     def _validation_score(self, logits: np.ndarray, targets: np.ndarray) -> float:
         return float(r2_score(targets, logits))
