@@ -33,7 +33,8 @@ class Node:
     leaf) and ``params`` the op's non-differentiable arguments (an exponent, an axis).
     """
 
-    __slots__ = ("__weakref__", "data", "grad", "label", "op", "params", "parents")
+    # ``parents`` is stored by each kind of node: a slot on Tensor, two on Value.
+    __slots__ = ("__weakref__", "data", "grad", "label", "op", "params")
 
     # Whether backward stores the adjoint of an interior node in ``grad``.
     _retains_grad_default: bool = True
@@ -64,6 +65,14 @@ class Node:
     def _accumulate_leaf_grad(self, adjoint: Any) -> None:
         self.grad = adjoint if self.grad is None else self.grad + adjoint
 
+    def _walk_backward(self, seed: Any, retain_all: bool) -> None:
+        """Run the backward walk of a graph rooted at this node (see :func:`backward`).
+
+        The generic walk; a kind of node whose graphs allow a cheaper walk (Value,
+        whose adjoints are Python floats) overrides this with one of its own.
+        """
+        walk_backward(self, seed, retain_all)
+
 
 def topological_order(root: Node) -> list[Node]:
     """Every node that ``root`` depends on through differentiable paths, parents first.
@@ -91,14 +100,32 @@ def topological_order(root: Node) -> list[Node]:
 def backward(root: Node, seed: Any, retain_all: bool = False) -> None:
     """Propagate ``seed`` = ∂output/∂root back to every node ``root`` depends on.
 
-    Leaf gradients accumulate across calls (as in PyTorch); interior adjoints live
-    in a dict for this call only, so an earlier call never leaks into a later one.
+    Leaf gradients accumulate across calls (as in PyTorch); interior adjoints are
+    summed for this call only, so an earlier call never leaks into a later one.
     Interior nodes get ``grad`` set (not accumulated) when they retain it.
+
+    The walk is the root's own (``Node._walk_backward``): :func:`walk_backward` for
+    tensors, a specialised one with the same results for Values (:mod:`chainrule.value`).
     """
     recorder = GradMode.recorder
     if recorder is not None:  # a chainrule.compile step is being recorded or replayed
         recorder.backward(root, seed, retain_all)
         return
+    root._walk_backward(seed, retain_all)
+
+
+def walk_backward(root: Node, seed: Any, retain_all: bool = False) -> None:
+    """The generic backward walk behind :func:`backward`, for any kind of node.
+
+    Asks each node's op for the contributions to its parents (:meth:`Op.vjp
+    <chainrule.ops.Op.vjp>`) in reverse topological order and sums them per node in
+    a dict keyed by ``id`` that lives for this call only.
+
+    Args:
+        root: the node to differentiate.
+        seed: ∂output/∂root, shaped like ``root.data``.
+        retain_all: store the adjoint of every interior node in its ``grad``.
+    """
     order = topological_order(root)
     adjoints: dict[int, Any] = {id(root): seed}
     for node in reversed(order):

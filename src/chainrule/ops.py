@@ -71,6 +71,20 @@ class Op:
     symbol: str
     elementwise: bool = True
     param_names: tuple[str, ...] = field(default=())
+    # The partials again, as ``(constant, local)`` per input, for the scalar backward
+    # walk (:mod:`chainrule.value`): read straight from ``partials`` when the row is
+    # made, so the walk unpacks one tuple per node and calls ``local(xp, out, a, b)``
+    # with plain arguments. ``None`` where the walk calls :meth:`vjp` instead: ops
+    # with parameters (passed as ``**params``) and structural ops.
+    scalar_rules: tuple[tuple[float | None, LocalRule | None], ...] | None = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        rules = None
+        if not self.param_names and all(p.vjp is None for p in self.partials):
+            rules = tuple((p.constant, p.local) for p in self.partials)
+        object.__setattr__(self, "scalar_rules", rules)  # frozen: set once, here
 
     @property
     def arity(self) -> int:

@@ -54,7 +54,7 @@ class Tensor(Node):
     ``backward(retain_grads=True)``.
     """
 
-    __slots__ = ("_retain", "requires_grad")
+    __slots__ = ("_retain", "parents", "requires_grad")
     _xp = ARRAY
     # ndarray <op> Tensor must defer to Tensor's reflected operator, not broadcast
     # the Tensor as an object array.
