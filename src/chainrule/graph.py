@@ -74,27 +74,45 @@ class Node:
         walk_backward(self, seed, retain_all)
 
 
-def topological_order(root: Node) -> list[Node]:
-    """Every node that ``root`` depends on through differentiable paths, parents first.
+def topological_order(
+    root: Node, *, every_node: bool = False, limit: int | None = None
+) -> list[Node]:
+    """Every node that ``root`` depends on, parents first.
 
     Iterative (an explicit stack), so a chain of any length works.
+
+    Args:
+        root: the output node.
+        every_node: also include nodes that need no gradient (constants, tensors
+            without ``requires_grad``); backward leaves them out, diagrams show them.
+        limit: raise :class:`GraphTooLargeError` once more than this many nodes are
+            reached, before walking the rest of a huge graph.
     """
     order: list[Node] = []
-    visited: set[int] = set()
+    visited: set[int] = {id(root)}
     # Each stack entry is (node, iterator over its parents not yet explored).
     stack: list[tuple[Node, Iterator[Node]]] = [(root, iter(root.parents))]
-    visited.add(id(root))
     while stack:
         node, pending = stack[-1]
         for parent in pending:
-            if id(parent) not in visited and parent._needs_grad():
+            if id(parent) not in visited and (every_node or parent._needs_grad()):
                 visited.add(id(parent))
+                if limit is not None and len(visited) > limit:
+                    raise GraphTooLargeError(limit)
                 stack.append((parent, iter(parent.parents)))
                 break
         else:
             stack.pop()
             order.append(node)
     return order
+
+
+class GraphTooLargeError(ValueError):
+    """:func:`topological_order` reached more nodes than its ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the graph has more than {limit} nodes")
+        self.limit = limit
 
 
 def backward(root: Node, seed: Any, retain_all: bool = False) -> None:

@@ -39,7 +39,7 @@ import numpy as np
 
 from .._files import write_bytes_atomically
 from ..errors import ChainruleError
-from ..graph import Node
+from ..graph import GraphTooLargeError, Node, topological_order
 from . import render
 from .layout import Layout
 from .naming import NodeNames, is_constant
@@ -322,24 +322,12 @@ def _scalar(value: Any) -> float | None:
 
 def _collect(output: Node, limit: int, hint: str) -> list[Node]:
     """Every node ``output`` depends on (data inputs too), parents first; iterative."""
-    order: list[Node] = []
-    visited = {id(output)}
-    stack: list[tuple[Node, Any]] = [(output, iter(output.parents))]
-    while stack:
-        node, pending = stack[-1]
-        for parent in pending:
-            if id(parent) not in visited:
-                visited.add(id(parent))
-                if len(visited) > limit:
-                    raise DiagramError(
-                        f"this graph has more than {limit} nodes, too many to draw readably; {hint}"
-                    )
-                stack.append((parent, iter(parent.parents)))
-                break
-        else:
-            stack.pop()
-            order.append(node)
-    return order
+    try:
+        return topological_order(output, every_node=True, limit=limit)
+    except GraphTooLargeError:
+        raise DiagramError(
+            f"this graph has more than {limit} nodes, too many to draw readably; {hint}"
+        ) from None
 
 
 def _is_tensor(node: Node) -> bool:

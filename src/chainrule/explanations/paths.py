@@ -429,23 +429,10 @@ def _check_scalar_paths(
 def all_nodes(output: Node) -> list[Node]:
     """Every node ``output`` depends on, parents first, constants included (iterative).
 
-    Unlike :func:`chainrule.graph.topological_order`, which backward uses, this keeps
-    tensors that need no gradient: they still have names and values to show.
+    Unlike backward's order, this keeps tensors that need no gradient: they still
+    have names and values to show.
     """
-    order: list[Node] = []
-    visited = {id(output)}
-    stack = [(output, iter(output.parents))]
-    while stack:
-        node, pending = stack[-1]
-        for parent in pending:
-            if id(parent) not in visited:
-                visited.add(id(parent))
-                stack.append((parent, iter(parent.parents)))
-                break
-        else:
-            stack.pop()
-            order.append(node)
-    return order
+    return topological_order(output, every_node=True)
 
 
 def _resolve_wrt(order: list[Node], wrt: Node | str) -> Node:
