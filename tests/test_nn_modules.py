@@ -14,19 +14,10 @@ import pytest
 
 import chainrule as cr
 from chainrule import nn, optim
+from chainrule.experiments.titanic import HANDOUT_WEIGHTS
 
-# The assignment's exercise 2: x_1 = age, x_2 = male, x_3 = 1 (bias unit).
-TITANIC_WEIGHTS = {
-    "w1[1,1]": 0.0,
-    "w1[1,2]": -10.0,
-    "w1[1,3]": 5.0,
-    "w1[2,1]": -1.0,
-    "w1[2,2]": 15.0,
-    "w1[2,3]": -10.0,
-    "w2[1,1]": 2.0,
-    "w2[1,2]": 2.0,
-    "w2[1,3]": -1.0,
-}
+# The assignment's exercise 2 weights (x_1 = age, x_2 = male, x_3 = 1, the bias unit).
+TITANIC_WEIGHTS = HANDOUT_WEIGHTS
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ import inspect
 import math
 import numbers
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -566,7 +566,51 @@ class Softmax(_ActivationModule):
 # --- the multi-layer perceptron ---------------------------------------------------------
 
 
-class MLP(Module):
+class HandoutWeights:
+    """Weights by the handouts' names, for the tensor-level and the neuron-level MLP.
+
+    ``"w1[1,2]"`` (or ``"w_{1,2}^{(1)}"``) is the weight from unit j = 2 of layer 1 to
+    unit i = 1 of layer 2, counted from 1; j = n_k + 1 is the bias unit. Both networks
+    share one state-dict layout, so these methods work on either through it.
+    """
+
+    sizes: list[int]
+    bias: bool
+
+    if TYPE_CHECKING:  # provided by Module, which every user of this mixin also is
+
+        def state_dict(self) -> dict[str, np.ndarray]: ...
+
+        def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None: ...
+
+    def weight_names(self) -> list[str]:
+        """Every weight's handout name, ``"w{k}[{i},{j}]"``, layer by layer, row by row."""
+        from .neurons import weight_names
+
+        return weight_names(self.sizes, self.bias)
+
+    def get_weights(self) -> dict[str, float]:
+        """Every weight by handout name (``"w1[1,3]"`` is hidden unit 1's bias weight)."""
+        from .neurons import handout_view
+
+        return handout_view(self.state_dict(), self.sizes, self.bias)
+
+    def set_weights(self, weights: Mapping[str, float]) -> None:
+        """Set weights by handout name, e.g. ``{"w1[1,2]": -10, "w_{1,3}^{(1)}": 5}``.
+
+        Args:
+            weights: handout name -> number. ``w{k}[i,j]`` (or ``w_{i,j}^{(k)}``) is the
+                weight from unit j of layer k to unit i of layer k+1, counted from 1;
+                j = n_k + 1 is the bias unit. Names not given keep their values.
+        """
+        from .neurons import handout_update
+
+        self.load_state_dict(
+            handout_update(self.state_dict(), weights, self.sizes, self.bias), strict=False
+        )
+
+
+class MLP(HandoutWeights, Module):
     """The handouts' multi-layer perceptron, on tensors (rows = examples).
 
     Args:
@@ -654,19 +698,7 @@ class MLP(Module):
             h = h.reshape(1, self.sizes[0])
         return h
 
-    # --- the handouts' weight names ---------------------------------------------------
-
-    def weight_names(self) -> list[str]:
-        """Every weight's handout name, ``"w{k}[{i},{j}]"``, layer by layer, row by row."""
-        from .neurons import weight_names
-
-        return weight_names(self.sizes, self.bias)
-
-    def get_weights(self) -> dict[str, float]:
-        """Every weight by handout name (``"w1[1,3]"`` is hidden unit 1's bias weight)."""
-        from .neurons import handout_view
-
-        return handout_view(self.state_dict(), self.sizes, self.bias)
+    # --- the handouts' weight names (the rest in HandoutWeights) -------------------
 
     def get_gradients(self) -> dict[str, float]:
         """∂loss/∂weight after backward, by handout name (0 where no gradient yet)."""
@@ -677,20 +709,6 @@ class MLP(Module):
             for name, parameter in self.named_parameters()
         }
         return handout_view(grads, self.sizes, self.bias)
-
-    def set_weights(self, weights: Mapping[str, float]) -> None:
-        """Set weights by handout name, e.g. ``{"w1[1,2]": -10, "w_{1,3}^{(1)}": 5}``.
-
-        Args:
-            weights: handout name -> number. ``w{k}[i,j]`` (or ``w_{i,j}^{(k)}``) is the
-                weight from unit j of layer k to unit i of layer k+1, counted from 1;
-                j = n_k + 1 is the bias unit. Names not given keep their values.
-        """
-        from .neurons import handout_update
-
-        self.load_state_dict(
-            handout_update(self.state_dict(), weights, self.sizes, self.bias), strict=False
-        )
 
     # --- architecture -------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from .activations import Activation, get_activation
 from .modules import (
     MLP,
     ActivationSpec,
+    HandoutWeights,
     Module,
     Parameter,
     Seed,
@@ -175,7 +176,7 @@ def handout_update(
 # --- the neuron-level network ---------------------------------------------------------------
 
 
-class NeuronMLP(Module):
+class NeuronMLP(HandoutWeights, Module):
     """An MLP built from scalar Values, one node per neuron and per weight.
 
     Args:
@@ -327,29 +328,9 @@ class NeuronMLP(Module):
 
     # --- the handouts' weight names -------------------------------------------------------
 
-    def weight_names(self) -> list[str]:
-        """Every weight's handout name, ``"w{k}[{i},{j}]"``, layer by layer, row by row."""
-        return weight_names(self.sizes, self.bias)
-
-    def get_weights(self) -> dict[str, float]:
-        """Every weight by handout name (``"w1[1,3]"`` is hidden unit 1's bias weight)."""
-        return {name: weight.data for name, weight in self.named_parameters()}
-
     def get_gradients(self) -> dict[str, float]:
         """∂loss/∂weight after backward, by handout name."""
         return {name: weight.grad for name, weight in self.named_parameters()}
-
-    def set_weights(self, weights: Mapping[str, float]) -> None:
-        """Set weights by handout name, e.g. ``{"w1[1,2]": -10, "w_{1,3}^{(1)}": 5}``.
-
-        Args:
-            weights: handout name -> number. ``w{k}[i,j]`` (or ``w_{i,j}^{(k)}``) is the
-                weight from unit j of layer k to unit i of layer k+1, counted from 1;
-                j = n_k + 1 is the bias unit. Names not given keep their values.
-        """
-        self.load_state_dict(
-            handout_update(self.state_dict(), weights, self.sizes, self.bias), strict=False
-        )
 
     # --- conversion and architecture ---------------------------------------------------------
 
