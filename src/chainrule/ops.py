@@ -355,7 +355,8 @@ def _matmul_vjp_b(adjoint: Any, out: Any, a: np.ndarray, b: np.ndarray) -> Any:
         # NOTE: b is a transposed array, as W.T in a linear layer's x @ W.T. Computing
         # (adjointᵀ a)ᵀ gives its adjoint b's own layout, so the transpose's backward
         # hands W a C-ordered gradient: no transposing copy, which on large layers costs
-        # more than the product itself. The same dot products (equal results, tested).
+        # more than the product itself. The same dot products, though BLAS may add them in
+        # another order (equal to float32 rounding, tested).
         return _swap_last(_swap_last(adjoint) @ a)
     return _swap_last(a) @ adjoint
 
