@@ -13,6 +13,7 @@ from typing import Any
 from .errors import AnomalyError as AnomalyError
 from .errors import ChainruleError as ChainruleError
 from .errors import GradcheckError as GradcheckError
+from .errors import NumpyOnTensorError as NumpyOnTensorError
 from .errors import ShapeError as ShapeError
 from .functional import detect_anomaly as detect_anomaly
 from .functional import enable_grad as enable_grad
@@ -39,7 +40,9 @@ from .functions import tan as tan
 from .functions import tanh as tanh
 from .functions import where as where
 from .gradcheck import GradcheckResult as GradcheckResult
+from .gradcheck import check_grad as check_grad
 from .gradcheck import gradcheck as gradcheck
+from .gradcheck import numerical_grad as numerical_grad
 from .tensor import Tensor as Tensor
 from .tensor import tensor as tensor
 from .value import Value as Value

@@ -21,3 +21,11 @@ class GradcheckError(ChainruleError, AssertionError):
     def __init__(self, report: str) -> None:
         super().__init__(report)
         self.report = report
+
+
+class NumpyOnTensorError(ChainruleError, TypeError):
+    """A numpy function got a chainrule Tensor, which it cannot record for backprop.
+
+    The message says what to use instead (chainrule's own functions, or
+    :func:`chainrule.check_grad` for a plain numpy function).
+    """
