@@ -14,7 +14,7 @@ import chainrule as cr
 from chainrule import ops
 from chainrule._broadcast import unbroadcast
 from chainrule._math import ARRAY
-from chainrule.compiler import FORWARD_KERNELS, VJP_KERNELS, CompileError, _Planner, _run
+from chainrule.compiler import CompileError, _Planner, _run
 
 DTYPES = (np.float32, np.float64)
 
@@ -122,6 +122,15 @@ WORKLOADS = {
 
 # --- kernels against their op rows ------------------------------------------------------
 
+#: Every op row with an in-place forward, and every (row, input) with an in-place vjp.
+FORWARD_INTO = [op for op in ops.OPS.values() if op.forward_into is not None]
+VJP_INTO = [
+    (op, index)
+    for op in ops.OPS.values()
+    for index, partial in enumerate(op.partials)
+    if partial.into is not None
+]
+
 KERNEL_SHAPES = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1), (1, 5)), ((), (3,))]
 
 
@@ -147,7 +156,7 @@ def _params_for(op: ops.Op) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("op", list(FORWARD_KERNELS), ids=lambda op: f"{op.name}{op.arity}")
+@pytest.mark.parametrize("op", FORWARD_INTO, ids=lambda op: f"{op.name}{op.arity}")
 def test_forward_kernel_matches_op_row(op: ops.Op, dtype: Any) -> None:
     """Every in-place forward kernel writes exactly the bits its op row returns."""
     rng = np.random.default_rng(0)
@@ -161,14 +170,15 @@ def test_forward_kernel_matches_op_row(op: ops.Op, dtype: Any) -> None:
         params = _params_for(op)
         reference = np.asarray(op.forward(ARRAY, *arrays, **params))
         out = np.empty(reference.shape, reference.dtype)
-        instructions = FORWARD_KERNELS[op](arrays, params, out)
+        assert op.forward_into is not None
+        instructions = op.forward_into(arrays, params, out)
         assert instructions, f"{op.name} kernel declined shapes {shapes}"
         _run(instructions)
         assert same_bits(out, reference), (op.name, shapes)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("key", list(VJP_KERNELS), ids=lambda k: f"{k[0].name}{k[0].arity}-{k[1]}")
+@pytest.mark.parametrize("key", VJP_INTO, ids=lambda k: f"{k[0].name}{k[0].arity}-{k[1]}")
 def test_vjp_kernel_matches_op_row(key: tuple[ops.Op, int], dtype: Any) -> None:
     """Every in-place vjp kernel writes exactly the contribution eager backward computes."""
     op, index = key
@@ -184,7 +194,8 @@ def test_vjp_kernel_matches_op_row(key: tuple[ops.Op, int], dtype: Any) -> None:
     else:
         reference = np.asarray(adjoint * partial.local(ARRAY, out, *arrays, **params))
     destination = np.empty_like(reference)
-    instructions = VJP_KERNELS[key](adjoint, out, arrays, params, destination)
+    assert partial.into is not None
+    instructions = partial.into(adjoint, out, arrays, params, destination)
     assert instructions
     _run(instructions)
     assert same_bits(destination, reference), op.name

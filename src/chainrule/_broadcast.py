@@ -16,13 +16,29 @@ def unbroadcast(adjoint: Any, shape: tuple[int, ...]) -> np.ndarray:
     adjoint = np.asarray(adjoint)
     if adjoint.shape == shape:
         return adjoint
-    extra = adjoint.ndim - len(shape)
-    if extra > 0:
-        adjoint = adjoint.sum(axis=tuple(range(extra)))
-    stretched = tuple(axis for axis, n in enumerate(shape) if n == 1 and adjoint.shape[axis] != 1)
+    leading, stretched = broadcast_axes(adjoint.shape, shape)
+    if leading:
+        adjoint = adjoint.sum(axis=leading)
     if stretched:
         adjoint = adjoint.sum(axis=stretched, keepdims=True)
     if adjoint.shape != shape:
         # A partial that is constant across the input (a 0-d adjoint) spreads over it.
         adjoint = np.broadcast_to(adjoint, shape)
     return adjoint
+
+
+def broadcast_axes(
+    broadcast: tuple[int, ...], shape: tuple[int, ...]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The axes to sum to bring an array of shape ``broadcast`` back to ``shape``.
+
+    First the ``leading`` axes numpy added in front (summed away), then, on what is
+    left, the ``stretched`` axes where ``shape`` has 1 (summed keeping the axis).
+    """
+    extra = len(broadcast) - len(shape)
+    leading = tuple(range(extra)) if extra > 0 else ()
+    rest = broadcast[extra:] if extra > 0 else broadcast
+    stretched = tuple(
+        axis for axis, n in enumerate(shape) if n == 1 and axis < len(rest) and rest[axis] != 1
+    )
+    return leading, stretched

@@ -115,13 +115,17 @@ class _ArrayMath:
 
     @staticmethod
     def sigmoid(x: np.ndarray) -> np.ndarray:
+        return _ArrayMath.sigmoid_into(x, np.empty(np.shape(x), np.result_type(x, 0.5)))
+
+    @staticmethod
+    def sigmoid_into(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """σ(x) written into ``out`` (which may be ``x`` itself); returns ``out``."""
         # σ(x) = ½(1 + tanh(x/2)): one ufunc, no overflow for any x. Accurate to
         # the last bits except where σ is below ~1e-16, where it returns 0.
-        out = np.tanh(np.multiply(x, 0.5))
-        if out.ndim == 0:  # numpy returns scalars, not arrays, for 0-d input
-            return np.asarray(0.5 * (1.0 + out))
-        out += 1.0
-        out *= 0.5
+        np.multiply(x, 0.5, out)
+        np.tanh(out, out)
+        np.add(out, 1.0, out)
+        np.multiply(out, 0.5, out)
         return out
 
 

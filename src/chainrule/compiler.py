@@ -71,340 +71,21 @@ from typing import Any
 
 import numpy as np
 
-from . import ops
-from ._broadcast import unbroadcast
+from ._broadcast import broadcast_axes, unbroadcast
 from ._math import ARRAY
 from .errors import ChainruleError
 from .graph import GradMode, Node, topological_order
 from .graph import backward as _eager_backward
-from .ops import Op
+from .ops import Instruction, Op, Scratch
 from .tensor import Tensor
 
 __all__ = ["CompileError", "CompiledStep", "compile"]
 
-Instruction = Callable[[], Any]
+_P = functools.partial
 
 
 class CompileError(ChainruleError, RuntimeError):
     """A step cannot be compiled as asked, or its replay disagreed with eager mode."""
-
-
-# --- kernels: in-place versions of the op rows -----------------------------------------
-#
-# Each kernel performs exactly the numpy calls of the op row it stands for (see
-# chainrule.ops), with ``out=`` buffers instead of fresh arrays, so its result is the
-# same to the bit. Every kernel is also checked against its row on the recorded data
-# when a program is built (and in tests/test_compile.py); a kernel that disagrees is
-# dropped in favour of calling the row itself.
-
-ForwardKernel = Callable[[Sequence[np.ndarray], dict[str, Any], np.ndarray], list[Instruction]]
-# (adjoint, out, inputs, params, destination[, scratch]) -> instructions writing the
-# contribution; ``scratch(like)`` gives temporaries.
-VjpKernel = Callable[..., list[Instruction]]
-
-_P = functools.partial
-
-
-def _binary_ufunc(ufunc: np.ufunc) -> ForwardKernel:
-    return lambda ins, params, out: [_P(ufunc, ins[0], ins[1], out)]
-
-
-def _unary_ufunc(ufunc: np.ufunc) -> ForwardKernel:
-    return lambda ins, params, out: [_P(ufunc, ins[0], out)]
-
-
-def _sigmoid_forward(
-    ins: Sequence[np.ndarray], params: dict[str, Any], out: np.ndarray
-) -> list[Instruction]:
-    # _ArrayMath.sigmoid: tanh(x * 0.5), += 1, *= 0.5 (its 0-d branch is left to the row)
-    if out.ndim == 0:
-        return []
-    return [
-        _P(np.multiply, ins[0], 0.5, out),
-        _P(np.tanh, out, out),
-        _P(np.add, out, 1.0, out),
-        _P(np.multiply, out, 0.5, out),
-    ]
-
-
-def _matmul_forward(
-    ins: Sequence[np.ndarray], params: dict[str, Any], out: np.ndarray
-) -> list[Instruction]:
-    if ins[0].ndim != 2 or ins[1].ndim != 2:
-        return []
-    return [_P(np.matmul, ins[0], ins[1], out)]
-
-
-def _reduce_forward(ufunc: np.ufunc) -> ForwardKernel:
-    def kernel(
-        ins: Sequence[np.ndarray], params: dict[str, Any], out: np.ndarray
-    ) -> list[Instruction]:
-        # np.sum / np.max are ufunc.reduce behind a Python wrapper; call reduce directly.
-        return [_P(ufunc.reduce, ins[0], axis=params["axis"], out=out, keepdims=params["keepdims"])]
-
-    return kernel
-
-
-#: In-place forward kernels, by the op row they stand for.
-FORWARD_KERNELS: dict[Op, ForwardKernel] = {
-    ops.ADD: _binary_ufunc(np.add),
-    ops.SUB: _binary_ufunc(np.subtract),
-    ops.MUL: _binary_ufunc(np.multiply),
-    ops.DIV: _binary_ufunc(np.divide),
-    ops.MAXIMUM: lambda ins, params, out: [_P(np.maximum, ins[0], ins[1], out=out)],
-    ops.POW: _binary_ufunc(np.power),
-    ops.NEG: _unary_ufunc(np.negative),
-    ops.EXP: _unary_ufunc(np.exp),
-    ops.LOG: _unary_ufunc(np.log),
-    ops.SIN: _unary_ufunc(np.sin),
-    ops.COS: _unary_ufunc(np.cos),
-    ops.TAN: _unary_ufunc(np.tan),
-    ops.SQRT: _unary_ufunc(np.sqrt),
-    ops.TANH: _unary_ufunc(np.tanh),
-    ops.ABS: _unary_ufunc(np.abs),
-    ops.POWC: lambda ins, params, out: [_P(np.power, ins[0], params["p"], out)],
-    ops.RELU: lambda ins, params, out: [_P(np.maximum, ins[0], 0.0, out=out)],
-    ops.SIGMOID: _sigmoid_forward,
-    ops.MATMUL: _matmul_forward,
-    ops.SUM: _reduce_forward(np.add),
-    ops.MAX: _reduce_forward(np.maximum),
-}
-
-
-def _scratch(like: np.ndarray, dtype: Any = None) -> np.ndarray:
-    """A temporary shaped like ``like`` (the planner passes one that reuses buffers)."""
-    return np.empty(like.shape, like.dtype if dtype is None else dtype)
-
-
-Scratch = Callable[..., np.ndarray]
-
-
-def _vjp_mul(index: int) -> VjpKernel:
-    other = 1 - index
-
-    def kernel(
-        adj: np.ndarray,
-        out: np.ndarray,
-        ins: Sequence[np.ndarray],
-        params: dict[str, Any],
-        dst: np.ndarray,
-        scratch: Scratch = _scratch,
-    ) -> list[Instruction]:
-        return [_P(np.multiply, adj, ins[other], dst)]
-
-    return kernel
-
-
-def _vjp_exp(
-    adj: np.ndarray,
-    out: np.ndarray,
-    ins: Sequence[np.ndarray],
-    params: dict[str, Any],
-    dst: np.ndarray,
-    scratch: Scratch = _scratch,
-) -> list[Instruction]:
-    return [_P(np.multiply, adj, out, dst)]
-
-
-def _vjp_tanh(
-    adj: np.ndarray,
-    out: np.ndarray,
-    ins: Sequence[np.ndarray],
-    params: dict[str, Any],
-    dst: np.ndarray,
-    scratch: Scratch = _scratch,
-) -> list[Instruction]:
-    local = scratch(out)  # 1 - out*out
-    return [
-        _P(np.multiply, out, out, local),
-        _P(np.subtract, 1.0, local, local),
-        _P(np.multiply, adj, local, dst),
-    ]
-
-
-def _vjp_sigmoid(
-    adj: np.ndarray,
-    out: np.ndarray,
-    ins: Sequence[np.ndarray],
-    params: dict[str, Any],
-    dst: np.ndarray,
-    scratch: Scratch = _scratch,
-) -> list[Instruction]:
-    local = scratch(out)  # out * (1 - out)
-    return [
-        _P(np.subtract, 1.0, out, local),
-        _P(np.multiply, out, local, local),
-        _P(np.multiply, adj, local, dst),
-    ]
-
-
-def _vjp_relu(
-    adj: np.ndarray,
-    out: np.ndarray,
-    ins: Sequence[np.ndarray],
-    params: dict[str, Any],
-    dst: np.ndarray,
-    scratch: Scratch = _scratch,
-) -> list[Instruction]:
-    mask = scratch(out, np.bool_)  # out > 0
-    return [_P(np.greater, out, 0, mask), _P(np.multiply, adj, mask, dst)]
-
-
-def _vjp_log(
-    adj: np.ndarray,
-    out: np.ndarray,
-    ins: Sequence[np.ndarray],
-    params: dict[str, Any],
-    dst: np.ndarray,
-    scratch: Scratch = _scratch,
-) -> list[Instruction]:
-    local = scratch(ins[0])  # 1 / a
-    return [_P(np.divide, 1.0, ins[0], local), _P(np.multiply, adj, local, dst)]
-
-
-def _vjp_sqrt(
-    adj: np.ndarray,
-    out: np.ndarray,
-    ins: Sequence[np.ndarray],
-    params: dict[str, Any],
-    dst: np.ndarray,
-    scratch: Scratch = _scratch,
-) -> list[Instruction]:
-    local = scratch(out)  # 0.5 / out
-    return [_P(np.divide, 0.5, out, local), _P(np.multiply, adj, local, dst)]
-
-
-def _vjp_pow(
-    adj: np.ndarray,
-    out: np.ndarray,
-    ins: Sequence[np.ndarray],
-    params: dict[str, Any],
-    dst: np.ndarray,
-    scratch: Scratch = _scratch,
-) -> list[Instruction]:
-    p = params["p"]
-    local = scratch(ins[0])  # p * a**(p - 1)
-    return [
-        _P(np.power, ins[0], p - 1, local),
-        _P(np.multiply, p, local, local),
-        _P(np.multiply, adj, local, dst),
-    ]
-
-
-def _vjp_div_a(
-    adj: np.ndarray,
-    out: np.ndarray,
-    ins: Sequence[np.ndarray],
-    params: dict[str, Any],
-    dst: np.ndarray,
-    scratch: Scratch = _scratch,
-) -> list[Instruction]:
-    local = scratch(ins[1])  # 1 / b
-    return [_P(np.divide, 1.0, ins[1], local), _P(np.multiply, adj, local, dst)]
-
-
-def _vjp_div_b(
-    adj: np.ndarray,
-    out: np.ndarray,
-    ins: Sequence[np.ndarray],
-    params: dict[str, Any],
-    dst: np.ndarray,
-    scratch: Scratch = _scratch,
-) -> list[Instruction]:
-    local = scratch(out)  # -out / b
-    return [
-        _P(np.negative, out, local),
-        _P(np.divide, local, ins[1], local),
-        _P(np.multiply, adj, local, dst),
-    ]
-
-
-def _vjp_matmul_a(
-    adj: np.ndarray,
-    out: np.ndarray,
-    ins: Sequence[np.ndarray],
-    params: dict[str, Any],
-    dst: np.ndarray,
-    scratch: Scratch = _scratch,
-) -> list[Instruction]:
-    a, b = ins
-    if a.ndim != 2 or b.ndim != 2:
-        return []
-    return [_P(np.matmul, adj, b.swapaxes(-1, -2), dst)]
-
-
-def _vjp_matmul_b(
-    adj: np.ndarray,
-    out: np.ndarray,
-    ins: Sequence[np.ndarray],
-    params: dict[str, Any],
-    dst: np.ndarray,
-    scratch: Scratch = _scratch,
-) -> list[Instruction]:
-    a, b = ins
-    if a.ndim != 2 or b.ndim != 2:
-        return []
-    # ops._matmul_vjp_b gives the adjoint b's memory layout: for a transposed b (the
-    # `x @ W.T` of a linear layer) it computes (adjointᵀ a)ᵀ, so do the same here,
-    # writing the product into the transpose of the destination.
-    if dst.flags.f_contiguous and not dst.flags.c_contiguous:
-        return [_P(np.matmul, adj.swapaxes(-1, -2), a, dst.swapaxes(-1, -2))]
-    return [_P(np.matmul, a.swapaxes(-1, -2), adj, dst)]
-
-
-#: In-place vector-Jacobian kernels, by (op row, input index). Constant partials need
-#: none: a partial of 1 passes the adjoint on as it is, others are one multiply.
-VJP_KERNELS: dict[tuple[Op, int], VjpKernel] = {
-    (ops.MUL, 0): _vjp_mul(0),
-    (ops.MUL, 1): _vjp_mul(1),
-    (ops.DIV, 0): _vjp_div_a,
-    (ops.DIV, 1): _vjp_div_b,
-    (ops.EXP, 0): _vjp_exp,
-    (ops.LOG, 0): _vjp_log,
-    (ops.SQRT, 0): _vjp_sqrt,
-    (ops.TANH, 0): _vjp_tanh,
-    (ops.SIGMOID, 0): _vjp_sigmoid,
-    (ops.RELU, 0): _vjp_relu,
-    (ops.POWC, 0): _vjp_pow,
-    (ops.MATMUL, 0): _vjp_matmul_a,
-    (ops.MATMUL, 1): _vjp_matmul_b,
-}
-
-
-#: What each partial's backward rule reads besides the adjoint: "out" and/or input
-#: positions. Rows not listed (and generic rules) are taken to read everything. This
-#: decides which forward values must survive until backward.
-PARTIAL_READS: dict[tuple[Op, int], tuple[Any, ...]] = {
-    (ops.MUL, 0): (1,),
-    (ops.MUL, 1): (0,),
-    (ops.DIV, 0): (1,),
-    (ops.DIV, 1): ("out", 1),
-    (ops.EXP, 0): ("out",),
-    (ops.LOG, 0): (0,),
-    (ops.SQRT, 0): ("out",),
-    (ops.TANH, 0): ("out",),
-    (ops.SIGMOID, 0): ("out",),
-    (ops.RELU, 0): ("out",),
-    (ops.POWC, 0): (0,),
-    (ops.MATMUL, 0): (1,),
-    (ops.MATMUL, 1): (0,),
-}
-
-#: Elementwise ops whose forward kernel may write over one of its inputs.
-IN_PLACE_SAFE: frozenset[Op] = frozenset(
-    {
-        ops.ADD, ops.SUB, ops.MUL, ops.DIV, ops.MAXIMUM, ops.POW, ops.NEG, ops.EXP,
-        ops.LOG, ops.SIN, ops.COS, ops.TAN, ops.SQRT, ops.TANH, ops.ABS, ops.POWC,
-        ops.RELU, ops.SIGMOID,
-    }
-)  # fmt: skip
-
-
-def _partial_reads(op: Op, index: int) -> tuple[Any, ...]:
-    partial = op.partials[index]
-    if partial.constant is not None:
-        return ()
-    return PARTIAL_READS.get((op, index), ("out", *range(op.arity)))
 
 
 def _same_bits(a: Any, b: Any) -> bool:
@@ -554,8 +235,8 @@ def _analyse(
                     continue
                 for index, parent in enumerate(node.parents):
                     if parent._needs_grad():
-                        for read in _partial_reads(node.op, index):
-                            reads.add(id(node) if read == "out" else id(node.parents[read]))
+                        for read in node.op.reads(index):
+                            reads.add(id(node.parents[read]) if isinstance(read, int) else id(node))
     return frozen, uses, reads
 
 
@@ -651,7 +332,7 @@ class _Planner:
     def _reusable_input(self, event: _OpEvent, reference: np.ndarray) -> np.ndarray | None:
         """An input buffer the op may overwrite with its result, if there is one."""
         op = event.op
-        if not self.in_place or op not in IN_PLACE_SAFE or reference.ndim == 0:
+        if not self.in_place or not op.in_place or reference.ndim == 0:
             return None
         for tensor in event.inputs:
             key = id(tensor)
@@ -697,7 +378,7 @@ class _Planner:
             output = np.empty(reference.shape, reference.dtype) if reused is None else reused
             self.forward_buffers.add(id(output))
             event.run = _checked(
-                FORWARD_KERNELS.get(op),
+                op.forward_into,
                 (arrays, params, output),
                 output,
                 reference,
@@ -832,7 +513,7 @@ class _Planner:
         run: list[Instruction],
     ) -> _Adjoint:
         adj = adjoint.array
-        kernel = VJP_KERNELS.get((op, index))
+        kernel = partial.into
         if partial.vjp is not None:
             reference = np.asarray(partial.vjp(adj, out, *inputs, **params))
             if np.may_share_memory(reference, adj):
@@ -890,17 +571,14 @@ class _Planner:
             return contribution
         reference = unbroadcast(array, shape)
         result = contribution
-        extra = array.ndim - len(shape)
-        if extra > 0:
-            summed = self._new(np.empty(array.shape[extra:], array.dtype))
-            step = _P(np.add.reduce, result.array, axis=tuple(range(extra)), out=summed)
+        leading, stretched = broadcast_axes(array.shape, shape)
+        if leading:
+            summed = self._new(np.empty(array.shape[len(leading) :], array.dtype))
+            step = _P(np.add.reduce, result.array, axis=leading, out=summed)
             step()
             run.append(step)
             self._release(result.array)
             result = self._hold(_Adjoint(summed, owned=True))
-        stretched = tuple(
-            axis for axis, n in enumerate(shape) if n == 1 and result.array.shape[axis] != 1
-        )
         if stretched:
             kept = tuple(1 if axis in stretched else n for axis, n in enumerate(result.array.shape))
             summed = self._new(np.empty(kept, array.dtype))

@@ -13,6 +13,13 @@ Structural tensor ops (matmul, reductions, reshapes, indexing, softmax) do not
 have an elementwise partial; their rows carry a vector-Jacobian product ``vjp``
 ``(adjoint, out, *inputs, **params) -> adjoint for the input`` instead.
 
+Each row also carries what :func:`chainrule.compile` needs to replay it into
+preallocated buffers, beside the rule it stands for: ``forward_into`` (the forward's
+numpy calls with ``out=`` buffers) and, per partial, ``into`` (its vector-Jacobian
+product written into a destination, with what it reads of the forward values). These
+are the same numpy calls as the rule, so their results are the same to the bit; the
+compiler checks that on every program it builds and falls back to the rule if not.
+
 Symbolic forms are strings over the input names ``a``, ``b`` and the op's
 parameter names (``p`` for a constant exponent). For elementwise ops they are
 expressions in chainrule's expression language (numbers, names, ``+ - * / **``,
@@ -22,31 +29,77 @@ Jacobian in words and symbols for people to read.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ._math import numpy_semantics
+from ._math import ARRAY, numpy_semantics
 from .errors import AnomalyError
 from .graph import GradMode, Node
 
 LocalRule = Callable[..., Any]
 VjpRule = Callable[..., Any]
 
+#: One numpy call with all its arguments bound, run by a compiled program.
+Instruction = Callable[[], Any]
+#: ``forward_into(inputs, params, out)``: the instructions that write the op's forward
+#: value into ``out``; an empty list declines (the compiler then calls the row).
+ForwardInto = Callable[[Sequence[np.ndarray], dict[str, Any], np.ndarray], list[Instruction]]
+#: ``scratch(like, dtype=None)``: a temporary buffer shaped like ``like``.
+Scratch = Callable[..., np.ndarray]
+#: What a partial's backward rule reads besides the adjoint: ``"out"`` and/or input
+#: positions. It decides which forward values a compiled program keeps for backward.
+Reads = tuple[str | int, ...]
+
+_P = functools.partial
+
+
+def _scratch(like: np.ndarray, dtype: Any = None) -> np.ndarray:
+    """A fresh temporary shaped like ``like`` (the compiler passes one reusing buffers)."""
+    return np.empty(like.shape, like.dtype if dtype is None else dtype)
+
+
+@dataclass(frozen=True)
+class Into:
+    """A partial's vector-Jacobian product done in place, for compiled programs.
+
+    ``build(adjoint, out, inputs, params, destination, scratch)`` returns the
+    instructions writing the contribution ``adjoint · partial`` (or the row's ``vjp``)
+    into ``destination``; an empty list declines. ``reads`` says which forward values
+    the instructions read.
+    """
+
+    reads: Reads
+    build: Callable[..., list[Instruction]]
+
+    def __call__(
+        self,
+        adjoint: np.ndarray,
+        out: np.ndarray,
+        inputs: Sequence[np.ndarray],
+        params: dict[str, Any],
+        destination: np.ndarray,
+        scratch: Scratch = _scratch,
+    ) -> list[Instruction]:
+        return self.build(adjoint, out, inputs, params, destination, scratch)
+
 
 @dataclass(frozen=True)
 class Partial:
     """∂out/∂input for one input of an op: one edge of a dataflow diagram.
 
-    Exactly one of ``constant``, ``local`` and ``vjp`` is set.
+    Exactly one of ``constant``, ``local`` and ``vjp`` is set. ``into`` is the same
+    rule written into preallocated buffers (see :class:`Into`), for compiled steps.
     """
 
     symbol: str
     local: LocalRule | None = None
     constant: float | None = None
     vjp: VjpRule | None = None
+    into: Into | None = None
 
     def value(self, xp: Any, out: Any, inputs: tuple[Any, ...], params: dict[str, Any]) -> Any:
         """The partial's numerical value at a point (elementwise ops only)."""
@@ -63,6 +116,8 @@ class Op:
 
     ``symbol`` is the forward expression over the inputs ``a``, ``b`` (``"a*b"``,
     ``"sin(a)"``). ``elementwise`` ops work on Values and Tensors alike.
+    ``forward_into`` is the forward written into a preallocated buffer (for compiled
+    steps); an elementwise op that has one may write over one of its own inputs.
     """
 
     name: str
@@ -71,6 +126,7 @@ class Op:
     symbol: str
     elementwise: bool = True
     param_names: tuple[str, ...] = field(default=())
+    forward_into: ForwardInto | None = None
     # The partials again, as ``(constant, local)`` per input, for the scalar backward
     # walk (:mod:`chainrule.value`): read straight from ``partials`` when the row is
     # made, so the walk unpacks one tuple per node and calls ``local(xp, out, a, b)``
@@ -89,6 +145,24 @@ class Op:
     @property
     def arity(self) -> int:
         return len(self.partials)
+
+    @property
+    def in_place(self) -> bool:
+        """Whether ``forward_into`` may write its result over one of its inputs."""
+        return self.elementwise and self.forward_into is not None
+
+    def reads(self, index: int) -> Reads:
+        """What the partial for input ``index`` reads of the forward values (see :data:`Reads`).
+
+        A constant partial reads nothing; one without an :class:`Into` is taken to
+        read the output and every input.
+        """
+        partial = self.partials[index]
+        if partial.constant is not None:
+            return ()
+        if partial.into is not None:
+            return partial.into.reads
+        return ("out", *range(self.arity))
 
     def vjp(self, node: Node, adjoint: Any) -> list[Any]:
         """Adjoint contributions for each parent of ``node`` (``None`` where unneeded).
@@ -176,8 +250,9 @@ def _elementwise(
     forward: Callable[..., Any],
     *partials: Partial,
     params: tuple[str, ...] = (),
+    into: ForwardInto | None = None,
 ) -> Op:
-    return Op(name, forward, tuple(partials), symbol, True, params)
+    return Op(name, forward, tuple(partials), symbol, True, params, into)
 
 
 def _structural(
@@ -186,8 +261,62 @@ def _structural(
     forward: Callable[..., Any],
     *partials: Partial,
     params: tuple[str, ...] = (),
+    into: ForwardInto | None = None,
 ) -> Op:
-    return Op(name, forward, tuple(partials), symbol, False, params)
+    return Op(name, forward, tuple(partials), symbol, False, params, into)
+
+
+# --- in-place building blocks for the rows' ``into`` --------------------------------------
+#
+# Each performs exactly the numpy calls of the rule beside which it is used, with
+# ``out=`` buffers instead of fresh arrays.
+
+
+def _ufunc_into(ufunc: np.ufunc) -> ForwardInto:
+    """``forward_into`` for a row whose forward is the ufunc itself on its inputs."""
+    return lambda ins, params, out: [_P(ufunc, *ins, out=out)]
+
+
+def _read(source: str | int, out: np.ndarray, ins: Sequence[np.ndarray]) -> np.ndarray:
+    return out if source == "out" else ins[int(source)]
+
+
+def _times(source: str | int) -> Into:
+    """``into`` for a partial that is a forward value itself: adjoint · that value."""
+
+    def build(
+        adj: np.ndarray,
+        out: np.ndarray,
+        ins: Sequence[np.ndarray],
+        params: dict[str, Any],
+        dst: np.ndarray,
+        scratch: Scratch,
+    ) -> list[Instruction]:
+        return [_P(np.multiply, adj, _read(source, out, ins), dst)]
+
+    return Into((source,), build)
+
+
+# ``steps(local, out, ins, params)`` -> the instructions computing the partial into
+# ``local``, a temporary shaped like the forward value ``like`` names.
+LocalSteps = Callable[[np.ndarray, np.ndarray, Sequence[np.ndarray], dict[str, Any]], list[Any]]
+
+
+def _times_local(reads: Reads, like: str | int, steps: LocalSteps, dtype: Any = None) -> Into:
+    """``into`` for a partial computed into a temporary, then adjoint · partial."""
+
+    def build(
+        adj: np.ndarray,
+        out: np.ndarray,
+        ins: Sequence[np.ndarray],
+        params: dict[str, Any],
+        dst: np.ndarray,
+        scratch: Scratch,
+    ) -> list[Instruction]:
+        local = scratch(_read(like, out, ins), dtype)
+        return [*steps(local, out, ins, params), _P(np.multiply, adj, local, dst)]
+
+    return Into(reads, build)
 
 
 # --- elementwise: one row per op, valid for Value and Tensor ---------------------------
@@ -198,6 +327,7 @@ ADD = _elementwise(
     lambda xp, a, b: a + b,
     Partial("1", constant=1.0),
     Partial("1", constant=1.0),
+    into=_ufunc_into(np.add),
 )
 SUB = _elementwise(
     "sub",
@@ -205,34 +335,65 @@ SUB = _elementwise(
     lambda xp, a, b: a - b,
     Partial("1", constant=1.0),
     Partial("-1", constant=-1.0),
+    into=_ufunc_into(np.subtract),
 )
 MUL = _elementwise(
     "mul",
     "a*b",
     lambda xp, a, b: a * b,
-    Partial("b", lambda xp, out, a, b: b),
-    Partial("a", lambda xp, out, a, b: a),
+    Partial("b", lambda xp, out, a, b: b, into=_times(1)),
+    Partial("a", lambda xp, out, a, b: a, into=_times(0)),
+    into=_ufunc_into(np.multiply),
 )
 DIV = _elementwise(
     "div",
     "a/b",
     lambda xp, a, b: a / b,
-    Partial("1/b", lambda xp, out, a, b: 1.0 / b),
-    Partial("-a/b**2", lambda xp, out, a, b: -out / b),
+    Partial(
+        "1/b",
+        lambda xp, out, a, b: 1.0 / b,
+        into=_times_local((1,), 1, lambda local, out, ins, p: [_P(np.divide, 1.0, ins[1], local)]),
+    ),
+    Partial(
+        "-a/b**2",
+        lambda xp, out, a, b: -out / b,
+        into=_times_local(
+            ("out", 1),
+            "out",
+            lambda local, out, ins, p: [
+                _P(np.negative, out, local),
+                _P(np.divide, local, ins[1], local),
+            ],
+        ),
+    ),
+    into=_ufunc_into(np.divide),
 )
 NEG = _elementwise(
     "neg",
     "-a",
     lambda xp, a: -a,
     Partial("-1", constant=-1.0),
+    into=_ufunc_into(np.negative),
 )
 # A constant exponent is a parameter, so x**2 draws one edge labelled 2·x.
 POWC = _elementwise(
     "pow",
     "a**p",
     lambda xp, a, p: xp.power(a, p),
-    Partial("p*a**(p - 1)", lambda xp, out, a, p: p * xp.power(a, p - 1)),
+    Partial(
+        "p*a**(p - 1)",
+        lambda xp, out, a, p: p * xp.power(a, p - 1),
+        into=_times_local(
+            (0,),
+            0,
+            lambda local, out, ins, params: [
+                _P(np.power, ins[0], params["p"] - 1, local),
+                _P(np.multiply, params["p"], local, local),
+            ],
+        ),
+    ),
     params=("p",),
+    into=lambda ins, params, out: [_P(np.power, ins[0], params["p"], out)],
 )
 # An exponent that is itself a node has a partial of its own.
 POW = _elementwise(
@@ -241,54 +402,95 @@ POW = _elementwise(
     lambda xp, a, b: xp.power(a, b),
     Partial("b*a**(b - 1)", lambda xp, out, a, b: b * xp.power(a, b - 1)),
     Partial("a**b*log(a)", lambda xp, out, a, b: out * xp.log(a)),
+    into=_ufunc_into(np.power),
 )
 EXP = _elementwise(
     "exp",
     "exp(a)",
     lambda xp, a: xp.exp(a),
-    Partial("exp(a)", lambda xp, out, a: out),
+    Partial("exp(a)", lambda xp, out, a: out, into=_times("out")),
+    into=_ufunc_into(np.exp),
 )
 LOG = _elementwise(
     "log",
     "log(a)",
     lambda xp, a: xp.log(a),
-    Partial("1/a", lambda xp, out, a: 1.0 / a),
+    Partial(
+        "1/a",
+        lambda xp, out, a: 1.0 / a,
+        into=_times_local((0,), 0, lambda local, out, ins, p: [_P(np.divide, 1.0, ins[0], local)]),
+    ),
+    into=_ufunc_into(np.log),
 )
 SIN = _elementwise(
     "sin",
     "sin(a)",
     lambda xp, a: xp.sin(a),
     Partial("cos(a)", lambda xp, out, a: xp.cos(a)),
+    into=_ufunc_into(np.sin),
 )
 COS = _elementwise(
     "cos",
     "cos(a)",
     lambda xp, a: xp.cos(a),
     Partial("-sin(a)", lambda xp, out, a: -xp.sin(a)),
+    into=_ufunc_into(np.cos),
 )
 TAN = _elementwise(
     "tan",
     "tan(a)",
     lambda xp, a: xp.tan(a),
     Partial("1 + tan(a)**2", lambda xp, out, a: 1.0 + out * out),
+    into=_ufunc_into(np.tan),
 )
 SQRT = _elementwise(
     "sqrt",
     "sqrt(a)",
     lambda xp, a: xp.sqrt(a),
-    Partial("1/(2*sqrt(a))", lambda xp, out, a: 0.5 / out),
+    Partial(
+        "1/(2*sqrt(a))",
+        lambda xp, out, a: 0.5 / out,
+        into=_times_local(
+            ("out",), "out", lambda local, out, ins, p: [_P(np.divide, 0.5, out, local)]
+        ),
+    ),
+    into=_ufunc_into(np.sqrt),
 )
 TANH = _elementwise(
     "tanh",
     "tanh(a)",
     lambda xp, a: xp.tanh(a),
-    Partial("1 - tanh(a)**2", lambda xp, out, a: 1.0 - out * out),
+    Partial(
+        "1 - tanh(a)**2",
+        lambda xp, out, a: 1.0 - out * out,
+        into=_times_local(
+            ("out",),
+            "out",
+            lambda local, out, ins, p: [
+                _P(np.multiply, out, out, local),
+                _P(np.subtract, 1.0, local, local),
+            ],
+        ),
+    ),
+    into=_ufunc_into(np.tanh),
 )
 SIGMOID = _elementwise(
     "sigmoid",
     "sigmoid(a)",
     lambda xp, a: xp.sigmoid(a),
-    Partial("sigmoid(a)*(1 - sigmoid(a))", lambda xp, out, a: out * (1.0 - out)),
+    Partial(
+        "sigmoid(a)*(1 - sigmoid(a))",
+        lambda xp, out, a: out * (1.0 - out),
+        into=_times_local(
+            ("out",),
+            "out",
+            lambda local, out, ins, p: [
+                _P(np.subtract, 1.0, out, local),
+                _P(np.multiply, out, local, local),
+            ],
+        ),
+    ),
+    into=lambda ins, params, out: [_P(ARRAY.sigmoid_into, ins[0], out)],
 )
 # NOTE: relu is a primitive rather than maximum(a, 0) so a diagram shows one edge
 # labelled step(a); its partial at the kink a = 0 is 0, as in PyTorch.
@@ -296,13 +498,21 @@ RELU = _elementwise(
     "relu",
     "relu(a)",
     lambda xp, a: xp.maximum(a, 0.0),
-    Partial("step(a)", lambda xp, out, a: out > 0),
+    Partial(
+        "step(a)",
+        lambda xp, out, a: out > 0,
+        into=_times_local(
+            ("out",), "out", lambda mask, out, ins, p: [_P(np.greater, out, 0, mask)], np.bool_
+        ),
+    ),
+    into=lambda ins, params, out: [_P(np.maximum, ins[0], 0.0, out=out)],
 )
 ABS = _elementwise(
     "abs",
     "abs(a)",
     lambda xp, a: xp.abs(a),
     Partial("sign(a)", lambda xp, out, a: xp.sign(a)),
+    into=_ufunc_into(np.abs),
 )
 # NOTE: softplus log(1 + e^a) is its own op because the composite overflows for
 # large a; written as max(a, 0) + log(1 + e^-|a|) it is exact for any a.
@@ -319,6 +529,7 @@ MAXIMUM = _elementwise(
     lambda xp, a, b: xp.maximum(a, b),
     Partial("step(a - b)", lambda xp, out, a, b: a >= b),
     Partial("step(b - a)", lambda xp, out, a, b: a < b),
+    into=_ufunc_into(np.maximum),
 )
 WHERE = _elementwise(
     "where",
@@ -359,6 +570,54 @@ def _matmul_vjp_b(adjoint: Any, out: Any, a: np.ndarray, b: np.ndarray) -> Any:
         # another order (equal to float32 rounding, tested).
         return _swap_last(_swap_last(adjoint) @ a)
     return _swap_last(a) @ adjoint
+
+
+def _matmul_into(
+    ins: Sequence[np.ndarray], params: dict[str, Any], out: np.ndarray
+) -> list[Instruction]:
+    if ins[0].ndim != 2 or ins[1].ndim != 2:
+        return []
+    return [_P(np.matmul, ins[0], ins[1], out)]
+
+
+def _matmul_vjp_a_into(
+    adj: np.ndarray,
+    out: np.ndarray,
+    ins: Sequence[np.ndarray],
+    params: dict[str, Any],
+    dst: np.ndarray,
+    scratch: Scratch,
+) -> list[Instruction]:
+    a, b = ins
+    if a.ndim != 2 or b.ndim != 2:
+        return []
+    return [_P(np.matmul, adj, _swap_last(b), dst)]
+
+
+def _matmul_vjp_b_into(
+    adj: np.ndarray,
+    out: np.ndarray,
+    ins: Sequence[np.ndarray],
+    params: dict[str, Any],
+    dst: np.ndarray,
+    scratch: Scratch,
+) -> list[Instruction]:
+    a, b = ins
+    if a.ndim != 2 or b.ndim != 2:
+        return []
+    # As _matmul_vjp_b: a destination laid out like a transposed b gets (adjointᵀ a)ᵀ,
+    # the product written into the transpose of the destination.
+    if dst.flags.f_contiguous and not dst.flags.c_contiguous:
+        return [_P(np.matmul, _swap_last(adj), a, _swap_last(dst))]
+    return [_P(np.matmul, _swap_last(a), adj, dst)]
+
+
+def _reduce_into(ufunc: np.ufunc) -> ForwardInto:
+    def into(ins: Sequence[np.ndarray], params: dict[str, Any], out: np.ndarray) -> list[Any]:
+        # np.sum / np.max are ufunc.reduce behind a Python wrapper; call reduce directly.
+        return [_P(ufunc.reduce, ins[0], axis=params["axis"], out=out, keepdims=params["keepdims"])]
+
+    return into
 
 
 def _keep_reduced_axes(x: Any, ndim: int, axis: Any, keepdims: bool) -> Any:
@@ -430,8 +689,9 @@ MATMUL = _structural(
     "matmul",
     "a @ b",
     lambda xp, a, b: np.matmul(a, b),
-    Partial("bᵀ", vjp=_matmul_vjp_a),
-    Partial("aᵀ", vjp=_matmul_vjp_b),
+    Partial("bᵀ", vjp=_matmul_vjp_a, into=Into((1,), _matmul_vjp_a_into)),
+    Partial("aᵀ", vjp=_matmul_vjp_b, into=Into((0,), _matmul_vjp_b_into)),
+    into=_matmul_into,
 )
 SUM = _structural(
     "sum",
@@ -439,6 +699,7 @@ SUM = _structural(
     lambda xp, a, axis, keepdims: np.sum(a, axis=axis, keepdims=keepdims),
     Partial("1", vjp=_sum_vjp),
     params=("axis", "keepdims"),
+    into=_reduce_into(np.add),
 )
 MAX = _structural(
     "max",
@@ -446,6 +707,7 @@ MAX = _structural(
     lambda xp, a, axis, keepdims: np.max(a, axis=axis, keepdims=keepdims),
     Partial("[a = max(a)] / ties", vjp=_max_vjp),
     params=("axis", "keepdims"),
+    into=_reduce_into(np.maximum),
 )
 RESHAPE = _structural(
     "reshape",
