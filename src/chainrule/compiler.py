@@ -55,14 +55,19 @@ arrays of the parameters are the same buffers on every call (values the step
 returns are copied). Optimizers must therefore not keep a parameter's ``grad`` array
 from one step to the next (chainrule's optimizers don't). Parameters must be updated
 in place (``p.data -= ...``); a parameter whose ``data`` is replaced by a new array
-is noticed and the step is recorded again. Compiled calls are not thread-safe, like
-:class:`~chainrule.graph.GradMode`, and ``detect_anomaly()`` runs the step eagerly.
+is noticed and the step is recorded again. ``detect_anomaly()`` runs the step eagerly.
+
+Threads: the recording switch lives in the running context like ``no_grad()``, so
+steps compiled for different models train at once in different threads, each as it
+would alone. One compiled step called from several threads at once runs its calls
+one after another (its buffers are shared), never interleaved.
 """
 
 from __future__ import annotations
 
 import functools
 import operator
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -74,7 +79,7 @@ import numpy as np
 from ._broadcast import broadcast_axes, unbroadcast
 from ._math import ARRAY
 from .errors import ChainruleError
-from .graph import GradMode, Node, topological_order
+from .graph import Node, grad_mode, grad_mode_set, recording, stop_recording, topological_order
 from .graph import backward as _eager_backward
 from .ops import Instruction, Op, Scratch
 from .tensor import Tensor
@@ -156,26 +161,20 @@ Event = _OpEvent | _BackwardEvent
 
 
 class _Recorder:
-    """Runs ops eagerly while ``GradMode.recorder`` points here, and logs them."""
+    """Runs ops eagerly while it is the grad mode's recorder, and logs them."""
 
     def __init__(self) -> None:
         self.events: list[Event] = []
 
     def apply(self, op: Op, inputs: tuple[Tensor, ...], params: dict[str, Any]) -> Tensor:
-        GradMode.recorder = None
-        try:
+        with recording(None):
             out = Tensor._apply(op, inputs, params)
-        finally:
-            GradMode.recorder = self
-        self.events.append(_OpEvent(op, inputs, params, out, GradMode.enabled))
+        self.events.append(_OpEvent(op, inputs, params, out, grad_mode().enabled))
         return out
 
     def backward(self, root: Node, seed: Any, retain_all: bool) -> None:
-        GradMode.recorder = None
-        try:
+        with recording(None):
             _eager_backward(root, seed, retain_all)
-        finally:
-            GradMode.recorder = self
         if isinstance(root, Tensor):
             self.events.append(_BackwardEvent(root, np.array(seed, copy=True), retain_all))
 
@@ -713,7 +712,7 @@ class _Replayer:
     def _leave(self) -> None:
         """Stop serving: the rest of this call runs eagerly."""
         self.diverged = True
-        GradMode.recorder = None
+        stop_recording()
 
     def apply(self, op: Op, inputs: tuple[Tensor, ...], params: dict[str, Any]) -> Tensor:
         cursor = self.cursor
@@ -722,7 +721,7 @@ class _Replayer:
             if (
                 type(event) is _OpEvent
                 and event.op is op
-                and event.grad_enabled is GradMode.enabled
+                and event.grad_enabled is grad_mode().enabled
                 and self._same_inputs(event, inputs)
                 and self._same_params(event, params)
             ):
@@ -796,11 +795,8 @@ class _Replayer:
 
     def backward(self, root: Node, seed: Any, retain_all: bool) -> None:
         if not isinstance(root, Tensor):  # a Value graph: never recorded, runs eagerly
-            GradMode.recorder = None
-            try:
+            with recording(None):
                 _eager_backward(root, seed, retain_all)
-            finally:
-                GradMode.recorder = self
             return
         cursor = self.cursor
         if cursor < self.count:
@@ -915,6 +911,7 @@ class CompiledStep:
         self._programs: OrderedDict[tuple[Any, ...], _Program | str] = OrderedDict()
         self._divergences: dict[tuple[Any, ...], int] = {}
         self._not_flat: set[tuple[Any, ...]] = set()  # signatures whose flat check failed
+        self._lock = threading.RLock()
         functools.update_wrapper(self, fn)
 
     def __repr__(self) -> str:
@@ -941,7 +938,14 @@ class CompiledStep:
     # -- the call --
 
     def __call__(self, *arguments: Any) -> Any:
-        if GradMode.recorder is not None or GradMode.detect_anomaly:
+        # The programs' buffers are shared by every call: a call from another thread
+        # waits for the running one to finish (re-entry from the same thread passes).
+        with self._lock:
+            return self._call(arguments)
+
+    def _call(self, arguments: tuple[Any, ...]) -> Any:
+        mode = grad_mode()
+        if mode.recorder is not None or mode.detect_anomaly:
             # Inside another recording (its recorder sees these ops) or while debugging.
             self.stats.eager_calls += 1
             return _detached(self._eager(arguments))
@@ -966,8 +970,7 @@ class CompiledStep:
     def _record(self, key: tuple[Any, ...], arguments: tuple[Any, ...]) -> Any:
         recorder = _Recorder()
         self.stats.traces += 1
-        GradMode.recorder = recorder
-        try:
+        with recording(recorder):
             if self.optimizer is None:
                 result = self.fn(*arguments)
             else:
@@ -975,8 +978,6 @@ class CompiledStep:
                 result = self.fn(*arguments)
                 _check_loss(result)
                 result.backward()
-        finally:
-            GradMode.recorder = None
         if self.optimizer is not None:
             self.optimizer.step()
         result = _detached(result)
@@ -1002,17 +1003,15 @@ class CompiledStep:
         replayer = _Replayer(program)
         if self.optimizer is not None:
             self.optimizer.zero_grad()
-        GradMode.recorder = replayer
         try:
-            result = self.fn(*arguments)
-            if self.optimizer is not None:
-                _check_loss(result)
-                result.backward()
+            with recording(replayer):
+                result = self.fn(*arguments)
+                if self.optimizer is not None:
+                    _check_loss(result)
+                    result.backward()
         except BaseException:
             self._programs.pop(key, None)  # state unknown: record again next time
             raise
-        finally:
-            GradMode.recorder = None
         if self.optimizer is not None:
             self.optimizer.step()
         if replayer.diverged or replayer.cursor != replayer.count:
@@ -1048,12 +1047,8 @@ class CompiledStep:
         assert isinstance(backward_event, _BackwardEvent)
         root = backward_event.root
         if self.verify and not program.verified:
-            with_graph = GradMode.enabled
-            GradMode.enabled = False
-            try:
+            with grad_mode_set(enabled=False):
                 eager_loss = self.fn(*arguments)
-            finally:
-                GradMode.enabled = with_graph
             if not _same_bits(_array_of(eager_loss), root.data):
                 # Its buffers were planned for the flat form; record afresh without it.
                 self._not_flat.add(key)

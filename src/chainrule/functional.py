@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .graph import GradMode
+from .graph import grad_mode_set
 from .tensor import Tensor, _as_float_array
 from .value import Value
 
@@ -17,23 +17,15 @@ from .value import Value
 @contextmanager
 def no_grad() -> Iterator[None]:
     """Within this block ops record no graph (evaluation, weight updates)."""
-    previous = GradMode.enabled
-    GradMode.enabled = False
-    try:
+    with grad_mode_set(enabled=False):
         yield
-    finally:
-        GradMode.enabled = previous
 
 
 @contextmanager
 def enable_grad() -> Iterator[None]:
     """Record graphs again inside a ``no_grad()`` block."""
-    previous = GradMode.enabled
-    GradMode.enabled = True
-    try:
+    with grad_mode_set(enabled=True):
         yield
-    finally:
-        GradMode.enabled = previous
 
 
 @contextmanager
@@ -44,13 +36,8 @@ def detect_anomaly() -> Iterator[None]:
     It checks every op's output, so it slows things down: use it to debug. Inside
     the block numpy's floating-point warnings are silenced: the error replaces them.
     """
-    previous = GradMode.detect_anomaly
-    GradMode.detect_anomaly = True
-    try:
-        with np.errstate(all="ignore"):
-            yield
-    finally:
-        GradMode.detect_anomaly = previous
+    with grad_mode_set(detect_anomaly=True), np.errstate(all="ignore"):
+        yield
 
 
 def value_and_grad(
@@ -82,15 +69,11 @@ def value_and_grad(
             leaf = Tensor(_as_float_array(args[position]), requires_grad=True)
             leaves.append(leaf)
             call_args[position] = leaf
-        previous = GradMode.enabled
-        GradMode.enabled = True
-        try:
+        with grad_mode_set(enabled=True):
             out = f(*call_args, **kwargs)
             value = _output_value(out)
             if isinstance(out, Tensor) and out.requires_grad:
                 out.backward()
-        finally:
-            GradMode.enabled = previous
         grads = []
         for position, leaf in zip(positions, leaves):
             g = leaf.grad if leaf.grad is not None else np.zeros_like(leaf.data)

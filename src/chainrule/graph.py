@@ -8,21 +8,87 @@ decides the order in which to ask and where the adjoints go.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .ops import Op
 
 
+class Recorder(Protocol):
+    """What takes over ops and backward() while a compiled step records or replays.
+
+    :mod:`chainrule.compile` installs one in the grad mode (see :func:`recording`);
+    :meth:`Tensor._apply <chainrule.Tensor>` and :func:`backward` then hand it their
+    work instead of doing it, so eager mode pays one ``is None`` check for it.
+    """
+
+    def apply(self, op: Op, inputs: tuple[Any, ...], params: dict[str, Any]) -> Any:
+        """Apply ``op`` to the tensors ``inputs`` (recording it, or serving it from a recording)."""
+        ...
+
+    def backward(self, root: Node, seed: Any, retain_all: bool) -> None:
+        """Run backward from ``root`` (recording it, or replaying it)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class GradMode:
-    """Process-wide switches read on every op: recording on/off, anomaly detection."""
+    """The switches every op reads: recording on/off, anomaly detection, a recorder.
+
+    They belong to the running context (a :class:`contextvars.ContextVar`), not to
+    the process: each thread starts with the defaults, and a switch set in one
+    thread (or asyncio task) never changes another's. Read with :func:`grad_mode`;
+    change only through the context managers (``no_grad()``, ``detect_anomaly()``,
+    :func:`recording`), which put the previous mode back on the way out.
+    """
 
     enabled: bool = True
     detect_anomaly: bool = False
-    # chainrule.compile's recorder while it records or replays a step, None otherwise:
-    # Tensor._apply and backward() hand their work to it when it is set, so eager
-    # mode pays one `is None` check for it.
-    recorder: Any = None
+    recorder: Recorder | None = None
+
+
+_MODE: ContextVar[GradMode] = ContextVar("chainrule_grad_mode", default=GradMode())
+
+#: The grad mode of the running context (one C call: ops read it on every call).
+grad_mode = _MODE.get
+
+
+@contextmanager
+def grad_mode_set(
+    *, enabled: bool | None = None, detect_anomaly: bool | None = None
+) -> Iterator[GradMode]:
+    """Within this block the running context's grad mode has the switches given."""
+    mode = _MODE.get()
+    changes: dict[str, Any] = {}
+    if enabled is not None:
+        changes["enabled"] = enabled
+    if detect_anomaly is not None:
+        changes["detect_anomaly"] = detect_anomaly
+    token = _MODE.set(replace(mode, **changes))
+    try:
+        yield _MODE.get()
+    finally:
+        _MODE.reset(token)
+
+
+@contextmanager
+def recording(recorder: Recorder | None) -> Iterator[None]:
+    """Within this block ``recorder`` takes the ops and backward() calls (None: nobody)."""
+    token = _MODE.set(replace(_MODE.get(), recorder=recorder))
+    try:
+        yield
+    finally:
+        _MODE.reset(token)
+
+
+def stop_recording() -> None:
+    """Take the recorder out of the running context's grad mode until its block ends."""
+    mode = _MODE.get()
+    if mode.recorder is not None:
+        _MODE.set(replace(mode, recorder=None))
 
 
 class Node:
@@ -125,7 +191,7 @@ def backward(root: Node, seed: Any, retain_all: bool = False) -> None:
     The walk is the root's own (``Node._walk_backward``): :func:`walk_backward` for
     tensors, a specialised one with the same results for Values (:mod:`chainrule.value`).
     """
-    recorder = GradMode.recorder
+    recorder = _MODE.get().recorder
     if recorder is not None:  # a chainrule.compile step is being recorded or replayed
         recorder.backward(root, seed, retain_all)
         return

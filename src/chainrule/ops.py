@@ -38,7 +38,7 @@ import numpy as np
 
 from ._math import ARRAY, numpy_semantics
 from .errors import AnomalyError
-from .graph import GradMode, Node
+from .graph import Node, grad_mode
 
 LocalRule = Callable[..., Any]
 VjpRule = Callable[..., Any]
@@ -176,6 +176,7 @@ class Op:
         inputs: list[Any] | None = None  # read only by partials that need them
         contributions: list[Any] = []
         passed_adjoint_through = False
+        detect_anomaly = grad_mode().detect_anomaly
         for index, partial in enumerate(self.partials):
             parent = parents[index]
             if not parent._needs_grad():
@@ -205,7 +206,7 @@ class Op:
                 if passed_adjoint_through:
                     contribution = node._copy_adjoint(contribution)
                 passed_adjoint_through = True
-            if GradMode.detect_anomaly:
+            if detect_anomaly:
                 _check_backward(self, node, index, contribution)
             contributions.append(contribution)
         return contributions
@@ -240,7 +241,7 @@ def check_forward(op: Op, inputs: tuple[Any, ...], out: Any) -> None:
 def _summary(data: Any) -> str:
     array = np.asarray(data)
     if array.size == 1:
-        return repr(float(array))
+        return repr(array.item())
     return f"an array of shape {array.shape}"
 
 

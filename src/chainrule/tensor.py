@@ -15,7 +15,7 @@ from . import ops
 from ._broadcast import unbroadcast
 from ._math import ARRAY
 from .errors import ShapeError
-from .graph import GradMode, Node, backward
+from .graph import Node, backward, grad_mode
 from .ops import Op
 
 _NO_PARAMS: dict[str, Any] = {}
@@ -78,7 +78,8 @@ class Tensor(Node):
 
     @staticmethod
     def _apply(op: Op, inputs: tuple[Tensor, ...], params: dict[str, Any] = _NO_PARAMS) -> Tensor:
-        recorder = GradMode.recorder
+        mode = grad_mode()
+        recorder = mode.recorder
         if recorder is not None:  # a chainrule.compile step is being recorded or replayed
             return recorder.apply(op, inputs, params)
         arrays = [t.data for t in inputs]
@@ -88,14 +89,14 @@ class Tensor(Node):
             raise _shape_error(op, arrays, params, error) from None
         if type(data) is not np.ndarray:
             data = np.asarray(data)  # numpy gives scalars, not 0-d arrays, for 0-d results
-        if GradMode.detect_anomaly:
+        if mode.detect_anomaly:
             ops.check_forward(op, tuple(arrays), data)
         out = Tensor.__new__(Tensor)
         out.data = data
         out.grad = None
         out.label = None
         out._retain = False
-        if GradMode.enabled and _any_requires_grad(inputs):
+        if mode.enabled and _any_requires_grad(inputs):
             out.requires_grad = True
             out.parents = inputs
             out.op = op

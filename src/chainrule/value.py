@@ -19,7 +19,7 @@ from typing import Any
 
 from . import ops
 from ._math import SCALAR, numpy_semantics
-from .graph import GradMode, Node, backward
+from .graph import Node, backward, grad_mode
 from .ops import Op
 
 _NO_PARAMS: dict[str, Any] = {}
@@ -32,7 +32,8 @@ def _unary(op: Op, a: Value) -> Value:
         data = op.forward(SCALAR, a.data)
     except ArithmeticError:  # an overflow: give numpy's inf or NaN instead
         data = numpy_semantics(op.forward, a.data)
-    if GradMode.detect_anomaly:
+    mode = grad_mode()
+    if mode.detect_anomaly:
         ops.check_forward(op, (a.data,), data)
     out = _new(Value)
     out.data = data
@@ -40,7 +41,7 @@ def _unary(op: Op, a: Value) -> Value:
     out.label = None
     out.params = _NO_PARAMS
     out._second = None
-    if GradMode.enabled:
+    if mode.enabled:
         out._first = a
         out.op = op
     else:
@@ -55,14 +56,15 @@ def _binary(op: Op, a: Value, b: Value) -> Value:
         data = op.forward(SCALAR, a.data, b.data)
     except ArithmeticError:  # 1/0 or an overflow: give numpy's inf or NaN instead
         data = numpy_semantics(op.forward, a.data, b.data)
-    if GradMode.detect_anomaly:
+    mode = grad_mode()
+    if mode.detect_anomaly:
         ops.check_forward(op, (a.data, b.data), data)
     out = _new(Value)
     out.data = data
     out.grad = 0.0
     out.label = None
     out.params = _NO_PARAMS
-    if GradMode.enabled:
+    if mode.enabled:
         out._first = a
         out._second = b
         out.op = op
@@ -85,13 +87,14 @@ def _apply(op: Op, inputs: tuple[Value, ...], params: dict[str, Any] = _NO_PARAM
         data = op.forward(SCALAR, *arguments, **params)
     except ArithmeticError:
         data = numpy_semantics(op.forward, *arguments, **params)
-    if GradMode.detect_anomaly:
+    mode = grad_mode()
+    if mode.detect_anomaly:
         ops.check_forward(op, tuple(arguments), data)
     out = _new(Value)
     out.data = data
     out.grad = 0.0
     out.label = None
-    if GradMode.enabled:
+    if mode.enabled:
         out.parents = inputs
         out.op = op
         out.params = params
@@ -257,7 +260,7 @@ class Value(Node):
 
     def _walk_backward(self, seed: Any, retain_all: bool) -> None:
         # Every Value keeps its adjoint, so retain_all changes nothing here.
-        if GradMode.detect_anomaly:  # the generic walk checks every contribution
+        if grad_mode().detect_anomaly:  # the generic walk checks every contribution
             Node._walk_backward(self, seed, retain_all)
         else:
             _walk(self, seed)
