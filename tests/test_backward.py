@@ -135,7 +135,7 @@ def test_detect_anomaly_names_the_backward_op() -> None:
 
 
 def test_detect_anomaly_on_sqrt_of_one_zero_backward_raises_anomaly_error() -> None:
-    """Issue 13 item 7: a one-element tensor's infinite adjoint is an AnomalyError, not a TypeError."""
+    """Issue 13 item 7: an infinite one-element adjoint raises AnomalyError, not TypeError."""
     t = cr.tensor([0.0], requires_grad=True)
     with cr.detect_anomaly(), pytest.raises(cr.AnomalyError, match=r"backward of sqrt.*0\.0"):
         cr.sqrt(t).backward(np.ones(1))

@@ -78,7 +78,7 @@ def _assert_same_bits(threaded: dict[int, Any], sequential: dict[int, Any]) -> N
 
 
 def test_threads_train_four_models_at_once_like_sequential() -> None:
-    """Issue 13 item 5: four models fitted in four threads at once equal sequential training bit for bit."""
+    """Issue 13 item 5: four models fitted in four threads at once equal sequential training."""
     sequential = {seed: _train_with_fit(seed) for seed in SEEDS}
     _assert_same_bits(_at_once(_train_with_fit), sequential)
 

@@ -50,7 +50,8 @@ class GradMode:
     recorder: Recorder | None = None
 
 
-_MODE: ContextVar[GradMode] = ContextVar("chainrule_grad_mode", default=GradMode())
+# A frozen GradMode is never mutated, only replaced, so one default serves every context.
+_MODE: ContextVar[GradMode] = ContextVar("chainrule_grad_mode", default=GradMode())  # noqa: B039
 
 #: The grad mode of the running context (one C call: ops read it on every call).
 grad_mode = _MODE.get
