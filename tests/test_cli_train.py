@@ -58,7 +58,7 @@ def test_train_learns_a_generated_classification_csv(
     """train fits the rule behind a generated CSV well above the majority baseline."""
     assert main(["train", str(classification_csv), "--target", "label", "--epochs", "60"]) == 0
     output = capsys.readouterr().out
-    assert "note: text column 'colour' one-hot encoded into 3 inputs (blue, green, red)" in output
+    assert "note: text column 'colour' one-hot encoded into 3 inputs ('blue', 'green', 'red')" in output
     assert "note: left out text column 'name'" in output
     assert "epoch  1/60" in output and "epoch 60/60" in output
     accuracy_line = next(line for line in output.splitlines() if line.startswith("accuracy"))
@@ -212,7 +212,7 @@ def test_read_csv_reports_lines_of_multiline_rows(tmp_path: Path) -> None:
     path = tmp_path / "multi.csv"
     path.write_text('x,note\n1,"two\nlines"\noops,fine\n', encoding="utf-8")
     table = _csv.read_csv(path)
-    assert table.lines == (2, 4)
+    assert list(table.lines) == [2, 4]
     with pytest.raises(_csv.CsvError, match="line 4, column 'x' \\(1\\)"):
         _csv.numeric_column(table, "x")
 

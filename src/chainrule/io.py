@@ -314,7 +314,11 @@ def load(path: PathLike, *, with_metadata: bool = False) -> Module | tuple[Modul
     model.load_state_dict(state, strict=True)
     if with_metadata:
         return model, contents.user_metadata
-    return model
+    # A model saved by `chainrule train` comes back with its preprocessing, as a
+    # TabularModel (still the network, plus predict/predict_proba on raw columns).
+    from .tabular import from_loaded
+
+    return from_loaded(model, contents.user_metadata, str(path))
 
 
 def read_metadata(path: PathLike) -> dict[str, Any]:

@@ -1,32 +1,72 @@
-"""CSV files for the command line: reading with precise errors, encoding columns, atomic writes.
+"""CSV files for the command line: fast columnar reading with located errors, atomic writes.
+
+A file is read into a :class:`CsvTable` of typed columns. Every column is decided once,
+after the whole file is read: a float64 array of its numbers, a mask of its missing
+cells and, for columns holding text, the text of every cell.
+
+Two readers produce the same table:
+
+* the **fast** one (:mod:`._csv_arrow`) streams the file through pyarrow's CSV reader
+  (installed with the ``all`` extra), converting each block of rows to numbers in
+  vectorised code;
+* the **careful** one (this module) reads with Python's :mod:`csv` module and knows the
+  file line of every row.
 
 Every problem with a user's file is a :class:`CsvError` whose message names the file,
 the line and the column (by name and by number, counting from 1) and says what to do.
-The command line prints it as one line and exits with status 2.
+When the fast reader meets something it cannot place (a row with too many cells, a byte
+that is not UTF-8, a quoted line break it disagrees about), the careful reader reads the
+file again and raises its located error, so both give the same message. Line numbers of
+the fast reader's rows are found the same way, only when a message needs one. The
+command line prints the message as one line and exits with status 2.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import functools
 import io
+import itertools
 import math
 import os
+import re
+import stat
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
 from .._files import write_atomically
 from ..errors import ChainruleError
 
-#: Cells that mean "no value" (pandas' most common spellings).
+#: Cells that mean "no value" (pandas' most common spellings), compared case-insensitively
+#: after removing blanks around the cell.
 MISSING_CELLS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 #: A text column with more distinct values than this (and mostly distinct values) looks
 #: like an identifier or free text; default feature selection leaves it out.
 MAX_DEFAULT_CATEGORIES = 50
+#: The separators ``--sep`` may detect, in order of preference when several fit.
+SEPARATORS = (",", ";", "\t", "|")
+#: Files at least this large show progress while they are read.
+LARGE_FILE_BYTES = 8 << 20
+#: Blanks removed around every cell (the fast reader removes the same ones).
+BLANKS = " \t"
+#: What a number looks like: ASCII digits, an optional sign, point and exponent. Python's
+#: float() also takes ``1_00``, fullwidth and Arabic-Indic digits, ``inf`` and ``nan``:
+#: in a data file those are typos or text, not numbers.
+NUMBER_PATTERN = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+#: Longest cell or column name echoed in a message, and most column names listed.
+MAX_ECHO = 60
+MAX_LISTED = 20
+
+_ROWS_PER_BATCH = 1 << 16
+_SNIFF_BYTES = 1 << 16
+_NUMBER = re.compile(NUMBER_PATTERN)
+_NUMBER_DECIMAL_COMMA = re.compile(NUMBER_PATTERN.replace(r"\.", ","))
 
 
 class CsvError(ChainruleError, ValueError):
@@ -37,24 +77,168 @@ class PreprocessingError(ChainruleError, ValueError):
     """A model file's ``chainrule train`` preprocessing is missing or malformed."""
 
 
+# --- safe echoes of what a file holds -------------------------------------------------------
+
+
+def shown(text: str, limit: int = MAX_ECHO) -> str:
+    """``text`` quoted for a message: control characters escaped, at most ``limit`` characters.
+
+    Column names and cells come from the user's file; printed raw, a line break or an
+    ANSI escape in one could forge a second message line or recolour the terminal.
+    """
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    return repr(text)
+
+
+def listed(names: Sequence[str], limit: int = MAX_LISTED) -> str:
+    """At most ``limit`` names, each :func:`shown`, then how many more there are."""
+    text = ", ".join(shown(name) for name in names[:limit])
+    if len(names) > limit:
+        text += f", … ({len(names) - limit} more)"
+    return text
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """``cell`` made safe to open in a spreadsheet: text that starts like a formula gets ``'``.
+
+    A label such as ``=HYPERLINK(...)`` written as-is into a CSV file runs as a formula
+    when the file is opened in Excel or LibreOffice (CSV injection). Numbers such as
+    ``-1.5`` are left alone.
+    """
+    if cell and cell[0] in "=+-@\t\r" and _NUMBER.fullmatch(cell) is None:
+        return "'" + cell
+    return cell
+
+
+# --- dialects ---------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
-class CsvTable:
-    """A CSV file read into memory: its header, its rows of text cells and their line numbers.
+class Dialect:
+    """How a file separates its cells.
 
     Attributes:
-        path: the file read (as given).
+        sep: the cell separator.
+        decimal: the decimal mark of its numbers, ``"."`` or ``","``.
+        detected: the separator was detected (not given with ``--sep``).
+    """
+
+    sep: str = ","
+    decimal: str = "."
+    detected: bool = False
+
+    def describe(self) -> str:
+        """``"separator ';' (detected)"`` for messages."""
+        how = "detected" if self.detected else "given"
+        return f"separator {self.sep!r} ({how})"
+
+
+def parse_separator(text: str) -> str:
+    """``--sep`` text to a separator: one character, or ``tab``/``\\t`` for a tab.
+
+    Raises:
+        CsvError: anything else (no separator, several characters, a quote or line break).
+    """
+    sep = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(
+        text.lower(), text
+    )
+    if len(sep) != 1 or sep in '"\r\n' or sep.isalnum():
+        raise CsvError(
+            f"--sep {shown(text)}: expected one separator character such as , ; | or 'tab'"
+        )
+    return sep
+
+
+def _sniff_separator(sample: str, decimal: str) -> str:
+    """The separator that splits the sample's lines into the same, largest number of cells."""
+    lines = sample.splitlines()[:50]
+    if len(lines) > 1 and not sample.endswith(("\n", "\r")):
+        lines = lines[:-1]  # the sample may end inside a line
+    best, best_score = ",", (False, 1)
+    for sep in SEPARATORS:
+        if sep == decimal:
+            continue
+        try:
+            counts = [len(r) for r in csv.reader(lines, delimiter=sep) if any(c.strip() for c in r)]
+        except csv.Error:
+            continue
+        if not counts:
+            continue
+        score = (len(set(counts)) == 1, counts[0])
+        if counts[0] > 1 and score > best_score:
+            best, best_score = sep, score
+    return best
+
+
+# --- the table --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a :class:`CsvTable`, typed once after the whole file was read.
+
+    Attributes:
+        numbers: float64, the value of every cell that is a number, NaN elsewhere.
+        missing: bool, the cells that are empty or spell "no value" (NA, null, ...).
+        text: the text of every cell (blanks around it removed), for columns holding
+            text; None for columns of numbers, whose text is read again when asked for.
+    """
+
+    numbers: np.ndarray
+    missing: np.ndarray
+    text: np.ndarray | None = None
+
+    @property
+    def others(self) -> np.ndarray:
+        """bool, the cells that are neither a number nor missing."""
+        return ~self.missing & np.isnan(self.numbers)
+
+    def take(self, rows: np.ndarray) -> Column:
+        """This column restricted to ``rows``."""
+        return Column(
+            self.numbers[rows], self.missing[rows], None if self.text is None else self.text[rows]
+        )
+
+
+@dataclass
+class CsvTable:
+    """A CSV file read into typed columns.
+
+    Attributes:
+        path: the file read (as given; messages name it).
         header: the column names, in file order.
-        rows: each data row's cells, all of length ``len(header)``.
-        lines: the file line on which each row starts (the header is line 1).
+        columns: name -> :class:`Column`.
+        dialect: the separator and decimal mark it was read with.
+        source_rows: for each row, its position among the file's data rows (rows kept
+            by :meth:`subset` remember where they came from, for their line numbers).
+        source: the file to read again for line numbers and text (``path`` unless the
+            table was renamed with :meth:`with_path`).
+        in_memory: the table was built from columns in memory (a DataFrame): messages
+            name rows (from 1) instead of file lines.
     """
 
     path: Path
     header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    lines: tuple[int, ...]
+    columns: dict[str, Column]
+    dialect: Dialect = field(default_factory=Dialect)
+    source_rows: np.ndarray | None = None
+    source: Path | None = None
+    in_memory: bool = False
+    _file_lines: np.ndarray | None = None
+    _positions: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self._positions:
+            self._positions = {name: position for position, name in enumerate(self.header)}
 
     def __len__(self) -> int:
-        return len(self.rows)
+        first = next(iter(self.columns.values()))
+        return len(first.numbers)
+
+    @property
+    def _source(self) -> Path:
+        return self.source or self.path
 
     def index(self, name: str, role: str = "column") -> int:
         """The position of column ``name``; an unknown name is a CsvError listing the columns.
@@ -63,122 +247,491 @@ class CsvTable:
             name: the column's name as written in the header.
             role: what the column was asked for (e.g. "target column"), for the message.
         """
-        try:
-            return self.header.index(name)
-        except ValueError:
+        position = self._positions.get(name)
+        if position is None:
             raise CsvError(
-                f"{self.path}: no {role} {name!r}; the columns are: {', '.join(self.header)}"
-            ) from None
+                f"{self.path}: no {role} {shown(name)}; the columns are: {listed(self.header)}"
+                f"{self._separator_hint(name)}"
+            )
+        return position
 
-    def cells(self, name: str) -> list[str]:
-        """The text cells of column ``name``, one per row."""
-        position = self.index(name)
-        return [row[position] for row in self.rows]
+    def _separator_hint(self, name: str) -> str:
+        """Why a name may be missing: the file may use another separator than the one read."""
+        for sep in SEPARATORS:
+            # One column whose name holds another separator: the file was split wrongly.
+            if len(self.header) == 1 and sep != self.dialect.sep and sep in self.header[0]:
+                return (
+                    f" (read with {self.dialect.describe()}; the header holds {sep!r}: "
+                    f"try --sep {sep!r})"
+                )
+        return f" (read with {self.dialect.describe()})"
 
-    def subset(self, rows: Sequence[int]) -> CsvTable:
-        """The same table with only the given rows (line numbers kept for messages)."""
-        return CsvTable(
-            self.path,
-            self.header,
-            tuple(self.rows[row] for row in rows),
-            tuple(self.lines[row] for row in rows),
-        )
+    def column(self, name: str, role: str = "column") -> Column:
+        """Column ``name`` (a CsvError listing the columns if there is none)."""
+        self.index(name, role)
+        return self.columns[name]
+
+    def texts(self, name: str) -> np.ndarray:
+        """The text of every cell of column ``name`` as written (blanks around removed)."""
+        column = self.column(name)
+        if column.text is None:
+            text = _read_texts(self._source, self.dialect, self.index(name))
+            if self.source_rows is not None:
+                text = text[self.source_rows]
+            column = Column(column.numbers, column.missing, text)
+            self.columns[name] = column
+        assert column.text is not None
+        return column.text
+
+    @property
+    def lines(self) -> np.ndarray:
+        """The file line on which each row starts (the header is on line 1 or later)."""
+        if self._file_lines is None:
+            self._file_lines = _read_lines(self._source, self.dialect)
+        if self.source_rows is None:
+            return self._file_lines
+        return self._file_lines[self.source_rows]
+
+    def line(self, row: int) -> int:
+        """The file line on which row ``row`` (counting from 0) starts."""
+        if self._file_lines is None and not self.in_memory:
+            return self._locate(row)[0]
+        return int(self.lines[row])
+
+    def cell(self, row: int, name: str) -> str:
+        """The text of one cell as written (blanks around removed)."""
+        column = self.column(name)
+        if column.text is not None:
+            return str(column.text[row])
+        return self._locate(row)[1][self.index(name)].strip(BLANKS)
+
+    def _locate(self, row: int) -> tuple[int, list[str]]:
+        """The line and cells of one row, read again up to it with the careful reader."""
+        wanted = row if self.source_rows is None else int(self.source_rows[row])
+        width = len(self.header)
+        records = _data_records(self._source, self.dialect, width)
+        for line, record in itertools.islice(records, wanted, None):
+            return line, record
+        raise IndexError(row)
 
     def where(self, row: int, name: str) -> str:
         """``"FILE, line L, column 'name' (number)"`` for error messages."""
-        return f"{self.path}, line {self.lines[row]}, column {name!r} ({self.index(name) + 1})"
+        at = f"row {row + 1}" if self.in_memory else f"line {self.line(row)}"
+        return f"{self.path}, {at}, column {shown(name)} ({self.index(name) + 1})"
+
+    def subset(self, rows: Sequence[int] | np.ndarray) -> CsvTable:
+        """The same table with only the given rows (their line numbers kept for messages)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        source_rows = rows if self.source_rows is None else self.source_rows[rows]
+        return CsvTable(
+            self.path,
+            self.header,
+            {name: column.take(rows) for name, column in self.columns.items()},
+            self.dialect,
+            source_rows=source_rows,
+            source=self.source,
+            in_memory=self.in_memory,
+            _file_lines=self._file_lines,
+        )
+
+    def with_path(self, path: str | os.PathLike[str]) -> CsvTable:
+        """The same table, with messages naming ``path`` (line numbers still read from the file)."""
+        return CsvTable(
+            Path(path),
+            self.header,
+            dict(self.columns),
+            self.dialect,
+            source_rows=self.source_rows,
+            source=self._source,
+            in_memory=self.in_memory,
+            _file_lines=self._file_lines,
+        )
 
 
-def read_csv(path: str | os.PathLike[str]) -> CsvTable:
-    """Read a CSV file with a header line.
+# --- reading ----------------------------------------------------------------------------------
+
+
+def read_csv(
+    path: str | os.PathLike[str],
+    *,
+    sep: str | None = None,
+    decimal: str = ".",
+    progress: bool = False,
+    fast: bool | None = None,
+    require: Sequence[tuple[str, str]] = (),
+) -> CsvTable:
+    """Read a CSV file with a header line into typed columns.
 
     Args:
         path: the file. UTF-8 (a byte-order mark is allowed); fields may be quoted and
-            contain commas or line breaks.
+            contain separators or line breaks. Lines whose cells are all empty or missing
+            are skipped.
+        sep: the cell separator; None detects one of ``,`` ``;`` tab ``|`` from the
+            first lines (the one splitting them into the same, largest number of cells).
+        decimal: the decimal mark of numbers, ``"."`` or ``","`` (``1,5``).
+        progress: show progress on standard error while reading a large file (at least
+            :data:`LARGE_FILE_BYTES`): a bar with tqdm on a terminal, else one line.
+        fast: use the fast reader (pyarrow); None uses it when pyarrow is installed.
+        require: ``(column, role)`` pairs checked against the header before the rows are
+            read (an absent column is the same CsvError as :meth:`CsvTable.index` gives).
 
     Raises:
-        CsvError: the file is missing, a folder, unreadable, not UTF-8, empty, has no
-            header (its first line is all numbers), repeats or leaves out a column name,
-            has no data rows, or a row has the wrong number of cells.
+        CsvError: the file is missing, a folder, not a regular file (a device or pipe),
+            unreadable, not UTF-8, empty, has no header (its first line is all numbers),
+            repeats or leaves out a column name, has no data rows, or a row has the wrong
+            number of cells. The message names the file and line.
     """
     file = Path(path)
-    if not file.exists():
-        raise CsvError(f"{file}: no such file")
-    if file.is_dir():
-        raise CsvError(f"{file}: is a folder, not a CSV file")
+    size = check_regular_file(file, "CSV file")
+    if decimal not in (".", ","):
+        raise CsvError(f"--decimal {shown(decimal)}: the decimal mark is '.' or ','")
+    sample = _sample(file)
+    if sep is None:
+        dialect = Dialect(_sniff_separator(sample, decimal), decimal, detected=True)
+    else:
+        dialect = Dialect(sep, decimal)
+    if dialect.sep == decimal:
+        raise CsvError(
+            f"{file}: the separator and the decimal mark are both {decimal!r}; "
+            "give another --sep (such as ';')"
+        )
+    header, header_line = _read_header(file, dialect)
+    if require:
+        header_only = CsvTable(file, header, {}, dialect)  # names only, for messages
+        for name, role in require:
+            header_only.index(name, role)
+    announce = _progress(file, size) if progress and size >= LARGE_FILE_BYTES else None
     try:
-        raw = file.read_bytes()
+        table = None
+        if fast is not False and header_line == 1:
+            from . import _csv_arrow
+
+            if fast or _csv_arrow.available():
+                table = _csv_arrow.read(file, header, dialect, announce)
+        if table is None:
+            table = _read_careful(file, header, dialect, announce)
+    finally:
+        if announce is not None:
+            announce(None)
+    if not len(table):
+        raise CsvError(f"{file}: the header is there but there are no data rows")
+    return table
+
+
+def check_regular_file(file: Path, what: str) -> int:
+    """The size of ``file``, after checking it is a regular file that can be read.
+
+    A device such as /dev/zero would be read forever and a named pipe blocks until
+    someone writes to it; both are refused before they are opened.
+
+    Args:
+        file: the path.
+        what: what the file should be (``"CSV file"``, ``"model file"``), for messages.
+
+    Raises:
+        CsvError: no such file, a folder, or not a regular file.
+    """
+    try:
+        status = file.stat()
+    except FileNotFoundError:
+        raise CsvError(f"{file}: no such file") from None
     except OSError as error:
         raise CsvError(f"{file}: cannot read it ({error.strerror or error})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise CsvError(
-            f"{file}: not UTF-8 text (byte {error.start} is {raw[error.start]:#04x}); "
-            "save it as UTF-8 CSV"
-        ) from None
+    if stat.S_ISDIR(status.st_mode):
+        raise CsvError(f"{file}: is a folder, not a {what}")
+    if not stat.S_ISREG(status.st_mode):
+        kind = "a named pipe" if stat.S_ISFIFO(status.st_mode) else "a device or socket"
+        raise CsvError(f"{file}: is {kind}, not a regular file; give a {what} on disk")
+    if not os.access(file, os.R_OK):
+        raise CsvError(f"{file}: cannot read it (permission denied)")
+    return status.st_size
+
+
+def _sample(file: Path) -> str:
+    """The file's first bytes as text (for detecting the separator); checks it is not empty."""
+    with open(file, "rb") as handle:
+        raw = handle.read(_SNIFF_BYTES)
+    text = codecs.getincrementaldecoder("utf-8-sig")(errors="replace").decode(raw)
     if not text.strip():
-        raise CsvError(
-            f"{file}: the file is empty; a CSV file needs a header line naming the columns "
-            "and then one row per example"
-        )
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows: list[tuple[str, ...]] = []
-    lines: list[int] = []
-    header: tuple[str, ...] | None = None
-    try:
+        with open(file, "rb") as handle:
+            rest_blank = not any(chunk.strip() for chunk in iter(lambda: handle.read(1 << 20), b""))
+        if rest_blank:
+            raise CsvError(
+                f"{file}: the file is empty; a CSV file needs a header line naming the "
+                "columns and then one row per example"
+            )
+    return text
+
+
+def _is_blank(record: Sequence[str]) -> bool:
+    return not any(cell.strip(BLANKS) for cell in record)
+
+
+def _is_empty_row(record: Sequence[str]) -> bool:
+    """A data row whose every cell is empty or missing: it carries no data and is skipped."""
+    return all(cell.strip(BLANKS).lower() in MISSING_CELLS for cell in record)
+
+
+def _records(file: Path, dialect: Dialect) -> Iterator[tuple[int, list[str]]]:
+    """Every record of the file with the line it starts on, blank lines left out.
+
+    Raises:
+        CsvError: a byte that is not UTF-8 or a malformed quoted field (line named).
+    """
+    with open(file, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter=dialect.sep, strict=False)
         start = 1
-        for record in reader:
-            if not any(cell.strip() for cell in record):
-                pass  # blank lines carry no data
-            elif header is None:
-                header = _check_header(file, record)
-            else:
-                if len(record) != len(header):
-                    raise CsvError(
-                        f"{file}, line {start}: {len(record)} cells, but the header names "
-                        f"{len(header)} columns"
-                    )
-                rows.append(tuple(cell.strip() for cell in record))
-                lines.append(start)
-            start = reader.line_num + 1
-    except csv.Error as error:
-        raise CsvError(f"{file}, line {reader.line_num}: not valid CSV ({error})") from None
-    assert header is not None  # a non-blank file has a first record
-    if not rows:
-        raise CsvError(f"{file}: the header is there but there are no data rows")
-    return CsvTable(file, header, tuple(rows), tuple(lines))
+        try:
+            for record in reader:
+                if not _is_blank(record):
+                    yield start, record
+                start = reader.line_num + 1
+        except UnicodeDecodeError:
+            raise _not_utf8(file) from None
+        except csv.Error as error:
+            raise CsvError(
+                f"{file}, line {reader.line_num}: not valid CSV ({error}); check the quotes"
+            ) from None
 
 
-def _check_header(file: Path, record: list[str]) -> tuple[str, ...]:
-    names = tuple(cell.strip() for cell in record)
-    if all(_parse_number(name) is not None for name in names):
+def _not_utf8(file: Path) -> CsvError:
+    """The located message for the first byte of ``file`` that is not UTF-8."""
+    offset = 0
+    with open(file, "rb") as handle:
+        # No byte of a multi-byte UTF-8 character is a line feed: lines decode on their own.
+        for line, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                return CsvError(
+                    f"{file}, line {line}: not UTF-8 text (byte {offset + error.start} is "
+                    f"{raw[error.start]:#04x}); save it as UTF-8 CSV"
+                )
+            offset += len(raw)
+    return CsvError(f"{file}: not UTF-8 text; save it as UTF-8 CSV")
+
+
+def _read_header(file: Path, dialect: Dialect) -> tuple[tuple[str, ...], int]:
+    """The header's column names (checked) and the line it is on."""
+    for line, record in _records(file, dialect):
+        return check_header(file, record), line
+    raise CsvError(
+        f"{file}: no header: every line is blank or holds only separators; a CSV file needs "
+        "a header line naming the columns and then one row per example"
+    )
+
+
+def check_header(file: Path, record: Sequence[str]) -> tuple[str, ...]:
+    """The header's names, blanks removed, after checking each is there once (linear time).
+
+    Raises:
+        CsvError: a name is empty or repeated, or every name is a number (no header).
+    """
+    names = tuple(cell.strip(BLANKS) for cell in record)
+    if all(parse_number(name) is not None for name in names):
         raise CsvError(
-            f"{file}: no header: the first line ({','.join(names)}) holds only numbers; "
-            "add a first line naming the columns"
+            f"{file}: no header: the first line ({shown(dialect_join(names))}) holds only "
+            "numbers; add a first line naming the columns"
         )
+    seen: set[str] = set()
     for position, name in enumerate(names, start=1):
         if not name:
             raise CsvError(f"{file}, line 1: column {position} has no name in the header")
-    seen: set[str] = set()
-    for name in names:
         if name in seen:
-            raise CsvError(f"{file}, line 1: the header names column {name!r} twice")
+            raise CsvError(f"{file}, line 1: the header names column {shown(name)} twice")
         seen.add(name)
     return names
 
 
-def _parse_number(cell: str) -> float | None:
-    try:
-        value = float(cell)
-    except ValueError:
+def dialect_join(names: Sequence[str]) -> str:
+    """The first names joined by commas (enough of them for a message)."""
+    return ",".join(names[: MAX_LISTED + 1])
+
+
+def parse_number(cell: str, decimal: str = ".") -> float | None:
+    """The finite number ``cell`` spells (ASCII digits only), else None."""
+    pattern = _NUMBER if decimal == "." else _NUMBER_DECIMAL_COMMA
+    if pattern.fullmatch(cell) is None:
         return None
+    value = float(cell if decimal == "." else cell.replace(",", "."))
     return value if math.isfinite(value) else None
+
+
+def classify_cells(cells: Sequence[str], decimal: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(numbers, missing)`` of a column's cells, blanks around each already removed."""
+    numbers = np.full(len(cells), np.nan)
+    missing = np.zeros(len(cells), dtype=bool)
+    for row, cell in enumerate(cells):
+        if cell.lower() in MISSING_CELLS:
+            missing[row] = True
+        else:
+            number = parse_number(cell, decimal)
+            if number is not None:
+                numbers[row] = number
+    return numbers, missing
+
+
+def _data_records(file: Path, dialect: Dialect, width: int) -> Iterator[tuple[int, list[str]]]:
+    """The data rows after the header (checked for their width), empty rows left out."""
+    records = _records(file, dialect)
+    next(records)  # the header, already checked
+    for line, record in records:
+        if len(record) != width:
+            raise CsvError(
+                f"{file}, line {line}: {len(record)} cells, but the header names {width} "
+                f"columns; check the separator (the file is read with {dialect.describe()}) "
+                "and the quotes on that line"
+            )
+        if not _is_empty_row(record):
+            yield line, record
+
+
+class _ColumnBuilder:
+    """Collects a column's classified batches; keeps text only where the column has some."""
+
+    def __init__(self) -> None:
+        self.numbers: list[np.ndarray] = []
+        self.missing: list[np.ndarray] = []
+        self.text: list[np.ndarray] | None = []
+        self.has_others = False
+
+    def add(
+        self,
+        numbers: np.ndarray,
+        missing: np.ndarray,
+        text: Callable[[], np.ndarray],
+        keep_text: bool = False,
+        others: bool | None = None,
+    ) -> None:
+        """One batch: its numbers, missing cells and (called only if needed) its text.
+
+        ``keep_text`` keeps the text of every batch (columns already known to be text);
+        ``others`` says whether the batch has cells that are neither numbers nor missing
+        (computed here when not given).
+        """
+        self.numbers.append(numbers)
+        self.missing.append(missing)
+        if others is None:
+            others = bool(np.any(~missing & np.isnan(numbers)))
+        others = keep_text or others
+        if others and not self.has_others and self.text is not None and self.numbers[:-1]:
+            self.text = None  # the earlier batches' text is gone: read it again at the end
+        self.has_others |= others
+        if self.text is not None and self.has_others:
+            self.text.append(text())
+
+    def finish(self, read_text: Callable[[], np.ndarray]) -> Column:
+        numbers, missing = _joined(self.numbers, np.float64), _joined(self.missing, bool)
+        text = None
+        if self.has_others:
+            text = _joined(self.text, object) if self.text is not None else read_text()
+        return Column(numbers, missing, text)
+
+
+def _joined(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+    """The batches as one array (one batch as it is: wide files have many columns)."""
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
+
+
+def _read_careful(
+    file: Path,
+    header: tuple[str, ...],
+    dialect: Dialect,
+    announce: Callable[[int | None], None] | None,
+) -> CsvTable:
+    """Read the file with Python's csv module, batch by batch (the careful reader)."""
+    builders = [_ColumnBuilder() for _ in header]
+    lines: list[int] = []
+    batch: list[list[str]] = []
+
+    def flush() -> None:
+        # The whole batch is classified at once, as a (rows, columns) grid: a file with
+        # a million columns then costs no more per cell than one with thirty.
+        width = len(header)
+        stripped = [cell.strip(BLANKS) for record in batch for cell in record]
+        numbers, missing = classify_cells(stripped, dialect.decimal)
+        numbers, missing = numbers.reshape(-1, width), missing.reshape(-1, width)
+        others = (~missing & np.isnan(numbers)).any(axis=0).tolist()
+        for position, builder in enumerate(builders):
+            cells = stripped[position::width]
+            builder.add(
+                numbers[:, position].copy(),
+                missing[:, position].copy(),
+                functools.partial(_text_array, cells),
+                others=others[position],
+            )
+        batch.clear()
+        if announce is not None:
+            announce(0)
+
+    for line, record in _data_records(file, dialect, len(header)):
+        lines.append(line)
+        batch.append(record)
+        if len(batch) == _ROWS_PER_BATCH:
+            flush()
+    if batch:
+        flush()
+    if not lines:
+        return CsvTable(file, header, _empty_columns(header), dialect)
+    columns = {
+        name: builder.finish(functools.partial(_read_texts, file, dialect, position))
+        for position, (name, builder) in enumerate(zip(header, builders))
+    }
+    return CsvTable(file, header, columns, dialect, _file_lines=np.asarray(lines, dtype=np.int64))
+
+
+def _empty_columns(header: Sequence[str]) -> dict[str, Column]:
+    return {name: Column(np.empty(0), np.empty(0, dtype=bool)) for name in header}
+
+
+def _text_array(cells: Sequence[str]) -> np.ndarray:
+    array = np.empty(len(cells), dtype=object)
+    array[:] = cells
+    return array
+
+
+def _read_texts(file: Path, dialect: Dialect, position: int) -> np.ndarray:
+    """One column's text, read again with the careful reader."""
+    width = len(_read_header(file, dialect)[0])
+    return _text_array(
+        [record[position].strip(BLANKS) for _, record in _data_records(file, dialect, width)]
+    )
+
+
+def _read_lines(file: Path, dialect: Dialect) -> np.ndarray:
+    """The line of every data row, read again with the careful reader."""
+    width = len(_read_header(file, dialect)[0])
+    return np.asarray([line for line, _ in _data_records(file, dialect, width)], dtype=np.int64)
+
+
+def _progress(file: Path, size: int) -> Callable[[int | None], None]:
+    """A function told how many more bytes were read (None: done) that shows progress."""
+    try:
+        if not sys.stderr.isatty():
+            raise ImportError
+        from tqdm import tqdm
+    except ImportError:
+        print(f"reading {file} ({size / 1e6:.1f} MB)…", file=sys.stderr, flush=True)
+        return lambda _: None
+    bar = tqdm(total=size, unit="B", unit_scale=True, desc=f"reading {file.name}", leave=False)
+
+    def announce(count: int | None) -> None:
+        if count is None:
+            bar.close()
+        else:
+            bar.update(count)
+
+    return announce
+
+
+# --- using columns ----------------------------------------------------------------------------
 
 
 def is_missing(cell: str) -> bool:
     """Whether a cell means "no value" (empty, NA, NaN, null, ...)."""
-    return cell.strip().lower() in MISSING_CELLS
+    return cell.strip(BLANKS).lower() in MISSING_CELLS
 
 
 def is_numeric_column(table: CsvTable, name: str) -> bool:
@@ -190,55 +743,70 @@ def is_numeric_column(table: CsvTable, name: str) -> bool:
     Columns that mix numbers and text more often (ticket codes such as ``113803`` and
     ``A/5 21171``) are text.
     """
-    values = [cell for cell in table.cells(name) if not is_missing(cell)]
+    column = table.column(name)
+    values = int(np.count_nonzero(~column.missing))
     if not values:
         return True
-    numbers = sum(_parse_number(cell) is not None for cell in values)
-    others = len(values) - numbers
-    return others == 0 or (numbers * 2 > len(values) and others <= max(1, len(values) // 10))
+    numbers = int(np.count_nonzero(~np.isnan(column.numbers)))
+    others = values - numbers
+    return others == 0 or (numbers * 2 > values and others <= max(1, values // 10))
 
 
-def numeric_column(table: CsvTable, name: str) -> np.ndarray:
-    """Column ``name`` as a float64 array.
+def first_problem(table: CsvTable, name: str, allow_missing: bool = False) -> int | None:
+    """The first row whose cell in numeric column ``name`` is not a number (or is missing)."""
+    column = table.column(name)
+    bad = np.isnan(column.numbers)
+    if allow_missing:
+        bad &= ~column.missing
+    rows = np.flatnonzero(bad)
+    return int(rows[0]) if rows.size else None
+
+
+def numeric_column(table: CsvTable, name: str, allow_missing: bool = False) -> np.ndarray:
+    """Column ``name`` as a float64 array (NaN for missing cells when ``allow_missing``).
 
     Raises:
-        CsvError: naming the file, line and column of the first empty or non-numeric cell.
+        CsvError: naming the file, line and column of the first non-numeric cell, or
+            of the first missing one unless ``allow_missing``.
     """
-    values = np.empty(len(table), dtype=np.float64)
-    for row, cell in enumerate(table.cells(name)):
-        if is_missing(cell):
-            raise CsvError(
-                f"{table.where(row, name)}: missing value {cell!r}; fill it in or remove "
-                "the row (chainrule train --drop-missing drops such rows)"
-            )
-        number = _parse_number(cell)
-        if number is None:
-            raise CsvError(
-                f"{table.where(row, name)}: {cell!r} is not a number, but the column "
-                "holds numbers; fix the cell"
-            )
-        values[row] = number
-    return values
+    row = first_problem(table, name, allow_missing)
+    if row is not None:
+        cell = table.cell(row, name)
+        if table.column(name).missing[row]:
+            raise missing_value(table, row, name, cell)
+        raise CsvError(
+            f"{table.where(row, name)}: {shown(cell)} is not a number, but the column "
+            "holds numbers; fix the cell"
+        )
+    return table.column(name).numbers
 
 
-def text_column(table: CsvTable, name: str) -> list[str]:
+def missing_value(table: CsvTable, row: int, name: str, cell: str) -> CsvError:
+    """The located message for a missing cell where a value is needed."""
+    return CsvError(
+        f"{table.where(row, name)}: missing value {shown(cell)}; fill it in, remove the row, "
+        "or train with --impute (mean, median, most_frequent or drop)"
+    )
+
+
+def text_column(table: CsvTable, name: str, allow_missing: bool = False) -> np.ndarray:
     """Column ``name`` as text cells; missing cells are refused with file, line and column."""
-    cells = table.cells(name)
-    for row, cell in enumerate(cells):
-        if is_missing(cell):
-            raise CsvError(
-                f"{table.where(row, name)}: missing value {cell!r}; fill it in or remove "
-                "the row (chainrule train --drop-missing drops such rows)"
-            )
+    cells = table.texts(name)
+    if not allow_missing:
+        rows = np.flatnonzero(table.column(name).missing)
+        if rows.size:
+            raise missing_value(table, int(rows[0]), name, table.cell(int(rows[0]), name))
     return cells
 
 
-def categories(cells: Sequence[str]) -> list[str]:
+def categories(cells: Sequence[str] | np.ndarray) -> list[str]:
     """The distinct values of a text column, sorted (the one-hot vocabulary)."""
     return sorted(set(cells))
 
 
-def one_hot(cells: Sequence[str], vocabulary: Sequence[str]) -> tuple[np.ndarray, set[str]]:
+def one_hot(
+    cells: Sequence[str] | np.ndarray, vocabulary: Sequence[str]
+) -> tuple[np.ndarray, set[str]]:
     """One column of 0/1 per vocabulary entry; also returns the cells not in the vocabulary.
 
     Args:
@@ -250,21 +818,23 @@ def one_hot(cells: Sequence[str], vocabulary: Sequence[str]) -> tuple[np.ndarray
         is unknown gets all zeros.
     """
     position = {category: index for index, category in enumerate(vocabulary)}
+    codes = np.fromiter(
+        (position.get(cell, -1) for cell in cells), dtype=np.int64, count=len(cells)
+    )
     encoded = np.zeros((len(cells), len(vocabulary)), dtype=np.float64)
-    unknown: set[str] = set()
-    for row, cell in enumerate(cells):
-        index = position.get(cell)
-        if index is None:
-            unknown.add(cell)
-        else:
-            encoded[row, index] = 1.0
+    known = codes >= 0
+    encoded[np.flatnonzero(known), codes[known]] = 1.0
+    unknown = {str(cells[int(row)]) for row in np.flatnonzero(~known)}
     return encoded, unknown
 
 
-def looks_like_identifier(cells: Sequence[str]) -> bool:
+def looks_like_identifier(cells: Sequence[str] | np.ndarray) -> bool:
     """A text column with many values, nearly all distinct (names, ticket numbers, ids)."""
     distinct = len(set(cells))
     return distinct > MAX_DEFAULT_CATEGORIES or (distinct > 10 and distinct * 2 > len(cells))
+
+
+# --- writing ----------------------------------------------------------------------------------
 
 
 def write_text_atomically(path: str | os.PathLike[str], write: Callable[[IO[str]], None]) -> Path:
@@ -295,14 +865,17 @@ def write_text_atomically(path: str | os.PathLike[str], write: Callable[[IO[str]
 def write_csv(
     path: str | os.PathLike[str] | None,
     header: Sequence[str],
-    rows: Sequence[Sequence[str]],
+    rows: Sequence[Sequence[str]] | Iterator[Sequence[str]],
 ) -> None:
-    """Write a CSV file atomically, or to standard output when ``path`` is None."""
+    """Write a CSV file atomically, or to standard output when ``path`` is None.
+
+    Every text cell goes through :func:`spreadsheet_safe`.
+    """
 
     def write(handle: IO[str]) -> None:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerow([spreadsheet_safe(cell) for cell in header])
+        writer.writerows([spreadsheet_safe(cell) for cell in row] for row in rows)
 
     if path is None:
         # Build the whole text first so an error cannot leave half a table on stdout.
@@ -313,233 +886,15 @@ def write_csv(
         write_text_atomically(path, write)
 
 
-# --- turning a table into features, and remembering how --------------------------------
-
-#: A numeric target with at most this many distinct whole-number values is taken as
-#: class labels by ``--loss auto`` (0/1, ratings, digit classes); more is a regression.
-MAX_AUTO_CLASSES = 10
-PREPROCESSING_FORMAT = "chainrule-train-preprocessing"
-PREPROCESSING_VERSION = 1
-#: ``chainrule train --save MODEL`` stores the preprocessing in the model file's metadata
-#: (``chainrule.save(..., metadata=...)``) under this key.
-PREPROCESSING_METADATA_KEY = "preprocessing"
-
-
-@dataclass(frozen=True)
-class ColumnEncoding:
-    """How one CSV column becomes model inputs.
-
-    Attributes:
-        column: the column's name in the CSV header.
-        kind: ``"numeric"`` (one standardised input) or ``"one_hot"`` (one 0/1 input
-            per category).
-        mean, scale: the standardisation of a numeric column, from the training rows.
-        categories: the one-hot vocabulary, in input order.
-    """
-
-    column: str
-    kind: str
-    mean: float = 0.0
-    scale: float = 1.0
-    categories: tuple[str, ...] = ()
-
-    @property
-    def input_names(self) -> list[str]:
-        """The model inputs this column makes: ``["age"]`` or ``["sex=female", "sex=male"]``."""
-        if self.kind == "numeric":
-            return [self.column]
-        return [f"{self.column}={category}" for category in self.categories]
-
-    def encode(self, table: CsvTable) -> tuple[np.ndarray, set[str]]:
-        """This column of ``table`` as model inputs, and any unknown categories met."""
-        if self.kind == "numeric":
-            values = numeric_column(table, self.column)
-            return ((values - self.mean) / self.scale)[:, None], set()
-        return one_hot(text_column(table, self.column), self.categories)
-
-    def as_json(self) -> dict[str, object]:
-        """This encoding as plain JSON data."""
-        if self.kind == "numeric":
-            return {
-                "column": self.column,
-                "kind": "numeric",
-                "mean": self.mean,
-                "scale": self.scale,
-            }
-        return {"column": self.column, "kind": "one_hot", "categories": list(self.categories)}
-
-
-@dataclass(frozen=True)
-class TargetEncoding:
-    """How the target column becomes what the model is trained to output.
-
-    Attributes:
-        column: the target column's name.
-        task: ``"binary"`` (one sigmoid output), ``"multiclass"`` (softmax over the
-            classes) or ``"regression"`` (one linear output, standardised target).
-        classes: the class labels as text, in output order (classification).
-        mean, scale: the target's standardisation (regression).
-    """
-
-    column: str
-    task: str
-    classes: tuple[str, ...] = ()
-    mean: float = 0.0
-    scale: float = 1.0
-
-    @property
-    def outputs(self) -> int:
-        """Output units of the model."""
-        return len(self.classes) if self.task == "multiclass" else 1
-
-    def as_json(self) -> dict[str, object]:
-        """This encoding as plain JSON data."""
-        return {
-            "column": self.column,
-            "task": self.task,
-            "classes": list(self.classes),
-            "mean": self.mean,
-            "scale": self.scale,
-        }
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """Everything ``chainrule predict`` needs to turn a CSV file into model inputs.
-
-    Attributes:
-        features: one :class:`ColumnEncoding` per feature column, in input order.
-        target: the :class:`TargetEncoding`.
-        loss: the loss the model was trained with.
-    """
-
-    features: tuple[ColumnEncoding, ...]
-    target: TargetEncoding
-    loss: str
-
-    @property
-    def input_names(self) -> list[str]:
-        """Every model input's name, in order."""
-        return [name for encoding in self.features for name in encoding.input_names]
-
-    def encode(self, table: CsvTable) -> tuple[np.ndarray, dict[str, set[str]]]:
-        """The model inputs for every row of ``table``, and unknown categories per column.
-
-        Raises:
-            CsvError: a feature column is missing, or a cell cannot be used (file, line
-                and column named).
-        """
-        for encoding in self.features:
-            table.index(encoding.column, "feature column (the model was trained on it)")
-        blocks = []
-        unknown: dict[str, set[str]] = {}
-        for encoding in self.features:
-            block, missing = encoding.encode(table)
-            blocks.append(block)
-            if missing:
-                unknown[encoding.column] = missing
-        return np.hstack(blocks), unknown
-
-    def as_metadata(self) -> dict[str, object]:
-        """The preprocessing as plain JSON data, for a model file's metadata."""
-        return {
-            "format": PREPROCESSING_FORMAT,
-            "version": PREPROCESSING_VERSION,
-            "loss": self.loss,
-            "features": [encoding.as_json() for encoding in self.features],
-            "target": self.target.as_json(),
-        }
-
-    @classmethod
-    def from_metadata(cls, document: object, source: str) -> Preprocessing:
-        """Parse what :meth:`as_metadata` wrote; ``source`` (the model file) names it in errors.
-
-        Raises:
-            PreprocessingError: the document is not a preprocessing of this version, or
-                an entry is missing or of the wrong kind (the message says which).
-        """
-        try:
-            if not isinstance(document, dict):
-                raise ValueError(f"it is a {type(document).__name__}, not a JSON object")
-            if document.get("format") != PREPROCESSING_FORMAT:
-                raise ValueError(f"its format is {document.get('format')!r}")
-            if document.get("version") != PREPROCESSING_VERSION:
-                raise ValueError(f"version {document.get('version')!r} is not supported")
-            entries = document["features"]
-            if not isinstance(entries, list) or not entries:
-                raise ValueError("it lists no feature columns")
-            features = tuple(_column_encoding(entry) for entry in entries)
-            target = _target_encoding(document["target"])
-            loss = _one_of(document["loss"], ("log_loss", "cross_entropy", "mse"))
-            return cls(features, target, loss)
-        except (ValueError, KeyError, TypeError) as error:
-            detail = f"missing entry {error}" if isinstance(error, KeyError) else str(error)
-            raise PreprocessingError(
-                f"{source}: its 'chainrule train' preprocessing is malformed ({detail}); "
-                "train and save the model again with 'chainrule train --save'"
-            ) from None
-
-
-def _column_encoding(entry: object) -> ColumnEncoding:
-    if not isinstance(entry, dict):
-        raise ValueError(f"a feature entry is a {type(entry).__name__}, not a JSON object")
-    column = _text(entry["column"], "a feature column's name")
-    kind = _one_of(entry["kind"], ("numeric", "one_hot"))
-    if kind == "numeric":
-        mean = _finite(entry["mean"], f"column {column!r}'s mean")
-        scale = _finite(entry["scale"], f"column {column!r}'s scale")
-        if not scale > 0:
-            raise ValueError(f"column {column!r} has scale {scale}")
-        return ColumnEncoding(column, kind, mean, scale)
-    categories = entry["categories"]
-    if not isinstance(categories, list) or not categories:
-        raise ValueError(f"column {column!r} has no categories")
-    return ColumnEncoding(
-        column,
-        kind,
-        categories=tuple(_text(c, f"a category of column {column!r}") for c in categories),
-    )
-
-
-def _target_encoding(entry: object) -> TargetEncoding:
-    if not isinstance(entry, dict):
-        raise ValueError(f"the target entry is a {type(entry).__name__}, not a JSON object")
-    column = _text(entry["column"], "the target column's name")
-    task = _one_of(entry["task"], ("binary", "multiclass", "regression"))
-    labels = entry["classes"]
-    if not isinstance(labels, list):
-        raise ValueError("the target's classes are not a list")
-    classes = tuple(_text(label, "a class label") for label in labels)
-    if task == "binary" and len(classes) != 2:
-        raise ValueError(f"a binary target has {len(classes)} classes")
-    if task == "multiclass" and len(classes) < 2:
-        raise ValueError(f"a multiclass target has {len(classes)} classes")
-    mean = _finite(entry["mean"], "the target's mean")
-    scale = _finite(entry["scale"], "the target's scale")
-    if not scale > 0:
-        raise ValueError(f"the target has scale {scale}")
-    return TargetEncoding(column, task, classes, mean, scale)
-
-
-def _text(value: object, what: str) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"{what} is {value!r}, not text")
-    return value
-
-
-def _finite(value: object, what: str) -> float:
-    # bool is an int to Python but never a meaningful mean or scale.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{what} is {value!r}, not a finite number")
-    return float(value)
-
-
-def _one_of(value: object, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
-    return str(value)
-
-
 def number_label(value: float) -> str:
     """A numeric class label as text: ``1.0`` -> ``"1"``, ``2.5`` -> ``"2.5"``."""
     return f"{value:.15g}"
+
+
+def __getattr__(name: str) -> object:
+    # The preprocessing lived here before it had its own module; keep the old imports working.
+    from . import _preprocessing
+
+    if name in _preprocessing.__all__:
+        return getattr(_preprocessing, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,16 +6,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._csv import PREPROCESSING_METADATA_KEY, Preprocessing, read_csv, write_csv
+import numpy as np
+
+from ._csv import CsvError, check_regular_file, parse_separator, read_csv, shown, write_csv
+from ._preprocessing import PREPROCESSING_METADATA_KEY, Preprocessing
 from .main import UsageError
-from .train import predict_arrays
+from .train import _column_list, check_output_path
 
 DESCRIPTION = (
     "Predict with a model saved by 'chainrule train --save MODEL'. Reads the model and, "
-    "from the same file, how CSV columns become its inputs, encodes FILE.csv that way and "
-    "writes one row per input row: the predicted class and each class's probability, or "
-    "the predicted value for a regression. Other columns of FILE.csv, such as the target, "
-    "are ignored."
+    "from the same file, how CSV columns become its inputs, encodes FILE.csv that way "
+    "(filling missing cells as --impute did in training) and writes one row per input row: "
+    "the predicted class and each class's probability, or the predicted value for a "
+    "regression, after any --keep columns. Other columns of FILE.csv are ignored."
 )
 
 
@@ -28,22 +31,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="OUT.csv",
         help="write the predictions here (atomically) instead of to standard output",
     )
+    parser.add_argument(
+        "--keep",
+        metavar="A,B",
+        action="append",
+        default=[],
+        help="copy these columns of FILE.csv (such as an id) into the predictions, first, "
+        "as written (comma-separated; may be repeated)",
+    )
+    parser.add_argument(
+        "--sep",
+        metavar="CHAR",
+        help="the cell separator: , ; | or 'tab' (default: detected from the first lines)",
+    )
+    parser.add_argument(
+        "--decimal",
+        choices=(".", ","),
+        help="the decimal mark of the file's numbers (default: the training file's)",
+    )
 
 
 def load_trained(model_path: Path) -> tuple[object, Preprocessing]:
     """The model saved at ``model_path`` and the preprocessing stored in its metadata.
 
     Raises:
-        UsageError: there is no such file, or it holds no ``chainrule train``
-            preprocessing (a model saved with chainrule.save from Python), or the
-            preprocessing does not fit the network's inputs and outputs.
+        UsageError: there is no such file, it is a folder or not a regular file, it holds
+            no ``chainrule train`` preprocessing (a model saved with chainrule.save from
+            Python), or the preprocessing does not fit the network's inputs and outputs.
         ModelFileError: the file is not a valid model file.
         PreprocessingError: the stored preprocessing is malformed.
     """
     from ..io import load
+    from ..tabular import TabularModel, TabularModelError
 
-    if not model_path.is_file():
-        raise UsageError(f"{model_path}: no such model file")
+    if model_path.is_dir():
+        raise UsageError(
+            f"{model_path}: is a folder, not a model file; give the file that "
+            "'chainrule train --save MODEL' wrote"
+        )
+    try:
+        check_regular_file(model_path, "model file")
+    except CsvError as error:
+        if not model_path.exists():
+            raise UsageError(f"{model_path}: no such model file") from None
+        raise UsageError(str(error)) from None
     # One read gives the model and its metadata from the same version of the file.
     model, metadata = load(model_path, with_metadata=True)
     document = metadata.get(PREPROCESSING_METADATA_KEY)
@@ -56,45 +87,56 @@ def load_trained(model_path: Path) -> tuple[object, Preprocessing]:
             "chainrule.load"
         )
     preprocessing = Preprocessing.from_metadata(document, str(model_path))
-    sizes = getattr(model, "sizes", None)
-    expected = [len(preprocessing.input_names), preprocessing.target.outputs]
-    if sizes is None or [sizes[0], sizes[-1]] != expected:
-        shape = f"{sizes[0]} inputs and {sizes[-1]} outputs" if sizes else "an unknown shape"
-        raise UsageError(
-            f"{model_path}: its network has {shape} but its preprocessing describes "
-            f"{expected[0]} inputs and {expected[1]} outputs; train and save the model "
-            "again with 'chainrule train --save'"
-        )
+    try:
+        TabularModel(model, preprocessing, str(model_path))
+    except TabularModelError as error:
+        raise UsageError(str(error)) from None
     return model, preprocessing
 
 
 def run(args: argparse.Namespace) -> int:
-    model, preprocessing = load_trained(Path(args.model))
+    from ..tabular import predict_arrays
+
     output = Path(args.output) if args.output else None
-    if output is not None and not output.parent.is_dir():
-        raise UsageError(f"-o {output}: there is no folder {output.parent}")
-    table = read_csv(args.file)
+    if output is not None:
+        check_output_path(output, "-o")
+    separator = parse_separator(args.sep) if args.sep is not None else None
+    keep = _column_list(args.keep, "--keep")
+    model, preprocessing = load_trained(Path(args.model))
+    decimal = args.decimal or preprocessing.decimal
+    table = read_csv(args.file, sep=separator, decimal=decimal)
+    for column in keep:
+        table.index(column, "column to keep")
     inputs, unknown = preprocessing.encode(table)
-    for column, values in sorted(unknown.items()):
-        shown = ", ".join(repr(value) for value in sorted(values)[:5])
+    for column, unseen in sorted(unknown.items()):
+        shown_values = ", ".join(shown(value) for value in sorted(unseen)[:5])
         print(
-            f"note: column {column!r} has values not seen in training ({shown}); "
+            f"note: column {shown(column)} has values not seen in training ({shown_values}); "
             "those rows get no category",
             file=sys.stderr,
         )
     predictions = predict_arrays(model, preprocessing, inputs)
     target = preprocessing.target
+    kept = [table.texts(column) for column in keep]
     if target.task == "regression":
         header = [f"predicted_{target.column}"]
-        rows = [[f"{value:.10g}"] for value in predictions]
+        outputs = [[f"{value:.10g}"] for value in predictions]
     else:
         header = [f"predicted_{target.column}"] + [
             f"probability_{label}" for label in target.classes
         ]
-        rows = [
-            [target.classes[int(row.argmax())]] + [f"{p:.6f}" for p in row] for row in predictions
-        ]
-    write_csv(output, header, rows)
+        chosen = np.asarray(target.classes, dtype=object)[predictions.argmax(axis=1)]
+        outputs = [[label] + [f"{p:.6f}" for p in row] for label, row in zip(chosen, predictions)]
+    rows = [[str(cells[row]) for cells in kept] + value for row, value in enumerate(outputs)]
+    clash = sorted(set(keep) & set(header))
+    if clash:
+        raise UsageError(f"--keep {listed_names(clash)}: the predictions already have that column")
+    write_csv(output, [*keep, *header], rows)
     if output is not None:
         print(f"wrote {len(rows)} predictions to {output}", file=sys.stderr)
     return 0
+
+
+def listed_names(names: list[str]) -> str:
+    """Names for a message, each quoted safely."""
+    return ", ".join(shown(name) for name in names)

@@ -3,28 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
+import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..tabular import predict_arrays
 from ._csv import (
-    MAX_AUTO_CLASSES,
-    PREPROCESSING_METADATA_KEY,
-    ColumnEncoding,
     CsvError,
     CsvTable,
-    Preprocessing,
-    TargetEncoding,
     categories,
-    is_missing,
     is_numeric_column,
+    listed,
     looks_like_identifier,
     number_label,
     numeric_column,
+    parse_separator,
     read_csv,
+    shown,
     text_column,
+)
+from ._preprocessing import (
+    IMPUTE_STRATEGIES,
+    MAX_AUTO_CLASSES,
+    PREPROCESSING_METADATA_KEY,
+    ColumnEncoding,
+    Preprocessing,
+    TargetEncoding,
 )
 from ._report import format_table, percent
 from .main import UsageError
@@ -34,15 +43,22 @@ DESCRIPTION = (
     "column except the target is a feature; text columns are one-hot encoded (a note says "
     "so) and numeric ones standardised. The task follows the target: text or a few whole "
     f"numbers (at most {MAX_AUTO_CLASSES}) are classes (log loss for two, cross-entropy for "
-    "more), other numbers a regression (square loss). Prints the training progress and a "
-    "final report; --save writes the model to one file that also holds the feature "
-    "encoding 'chainrule predict' needs."
+    "more), other numbers a regression (square loss). With a validation split, training "
+    "stops early when the validation loss stops improving and keeps the best epoch. "
+    "Prints the training progress and a final report; --save writes the model to one file "
+    "that also holds the feature encoding 'chainrule predict' needs."
 )
 
 _LOSSES = ("auto", "mse", "log_loss", "cross_entropy")
 _DEFAULT_BATCH = 32
 _DEFAULT_LR = {"sgd": 0.1, "adam": 0.01}
+_DEFAULT_PATIENCE = 10
 _LOG_LINES = 20
+#: Widest hidden layer and most weights a command-line network may have: beyond them
+#: building the network alone would exhaust the memory of an ordinary machine.
+MAX_WIDTH = 100_000
+MAX_WEIGHTS = 50_000_000
+MAX_SEED = 2**32 - 1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +69,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="A,B,C",
         help="comma-separated feature columns (default: every other column, leaving out "
         "text columns that look like identifiers)",
+    )
+    parser.add_argument(
+        "--exclude",
+        metavar="A,B",
+        action="append",
+        default=[],
+        help="columns never to use as features (comma-separated; may be repeated)",
+    )
+    parser.add_argument(
+        "--sep",
+        metavar="CHAR",
+        help="the cell separator: , ; | or 'tab' (default: detected from the first lines)",
+    )
+    parser.add_argument(
+        "--decimal",
+        default=".",
+        choices=(".", ","),
+        help="the decimal mark of the file's numbers (default %(default)s)",
     )
     parser.add_argument(
         "--hidden",
@@ -101,6 +135,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of the rows held out to validate on, 0 for none (default %(default)s)",
     )
     parser.add_argument(
+        "--patience",
+        type=int,
+        default=_DEFAULT_PATIENCE,
+        metavar="N",
+        help="with a validation split, stop after N epochs without a lower validation loss "
+        "and keep the best epoch's weights; 0 trains every epoch and keeps the last "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
         "--seed",
         type=int,
         default=0,
@@ -111,7 +154,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--save",
         metavar="MODEL",
         help="write the trained model to MODEL, with its preprocessing (feature encoding, "
-        "classes) in the file's metadata",
+        "classes, imputation) in the file's metadata",
+    )
+    parser.add_argument(
+        "--save-partial",
+        action="store_true",
+        help="also save when training is interrupted (Ctrl-C) or diverges: the best weights "
+        "so far replace MODEL (by default nothing is saved then)",
     )
     parser.add_argument(
         "--log-every",
@@ -120,10 +169,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"print the progress every N epochs (default: about {_LOG_LINES} lines)",
     )
     parser.add_argument(
+        "--impute",
+        choices=IMPUTE_STRATEGIES,
+        help="missing values (empty, NA, NaN, ...) in feature columns: fill numbers with the "
+        "training rows' mean, median or most frequent value and text with the most frequent "
+        "category (stored in the model, applied by 'chainrule predict'; rows without a "
+        "target are left out), or drop the rows; default: stop at the first one",
+    )
+    parser.add_argument(
         "--drop-missing",
         action="store_true",
-        help="leave out rows with a missing value (empty, NA, NaN, ...) in the target or a "
-        "feature column, instead of stopping at the first one",
+        help="the same as --impute drop",
     )
     parser.add_argument("--quiet", action="store_true", help="print only the final report")
 
@@ -135,23 +191,31 @@ def parse_hidden(text: str) -> list[int]:
     widths = []
     for part in text.split(","):
         part = part.strip()
-        if not part.isdigit() or int(part) < 1:
+        if not (part.isascii() and part.isdigit()) or int(part) < 1:
             raise UsageError(
-                f"--hidden {text!r}: expected layer widths as whole numbers of at least 1, "
+                f"--hidden {shown(text)}: expected layer widths as whole numbers of at least 1, "
                 "separated by commas, such as 8,8 (or 'none')"
+            )
+        if int(part) > MAX_WIDTH:
+            raise UsageError(
+                f"--hidden {shown(text)}: a layer of {int(part):,} units is wider than the "
+                f"{MAX_WIDTH:,} the command line allows; use narrower layers"
             )
         widths.append(int(part))
     return widths
 
 
-def run(args: argparse.Namespace) -> int:
-    from .. import nn
-    from ..training import fit
+def check_options(args: argparse.Namespace) -> None:
+    """Check every option before any data is read, in command-line words.
 
-    hidden = parse_hidden(args.hidden)
+    Raises:
+        UsageError: the first option out of range, naming it as typed.
+    """
+    from .. import nn
+
     if args.activation not in nn.ACTIVATIONS or args.activation == "softmax":
         known = ", ".join(sorted(name for name in nn.ACTIVATIONS if name != "softmax"))
-        raise UsageError(f"--activation {args.activation!r} is not known; use one of: {known}")
+        raise UsageError(f"--activation {shown(args.activation)} is not known; use one of: {known}")
     if not 0.0 <= args.validation_split < 1.0:
         raise UsageError(
             f"--validation-split must be a fraction from 0 to below 1, got {args.validation_split}"
@@ -160,28 +224,103 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--epochs must be at least 1, got {args.epochs}")
     if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
         raise UsageError(f"--lr must be a positive number, got {args.lr}")
+    if args.batch_size is not None and args.batch_size < 0:
+        raise UsageError(
+            f"--batch-size must be a whole number of at least 1 (or 0 for the full batch), "
+            f"got {args.batch_size}"
+        )
     if args.log_every is not None and args.log_every < 1:
         raise UsageError(f"--log-every must be at least 1, got {args.log_every}")
-    save_path = Path(args.save) if args.save else None
-    if save_path is not None and not save_path.parent.is_dir():
-        raise UsageError(f"--save {save_path}: there is no folder {save_path.parent}")
+    if args.patience < 0:
+        raise UsageError(
+            f"--patience must be a whole number of epochs, 0 or more (0 turns early stopping "
+            f"off), got {args.patience}"
+        )
+    if not 0 <= args.seed <= MAX_SEED:
+        raise UsageError(f"--seed must be a whole number from 0 to {MAX_SEED}, got {args.seed}")
+    if args.drop_missing and args.impute not in (None, "drop"):
+        raise UsageError(
+            f"--drop-missing is --impute drop; it cannot go with --impute {args.impute}"
+        )
+    if args.sep is not None:
+        try:
+            separator = parse_separator(args.sep)
+        except CsvError as error:
+            raise UsageError(str(error)) from None
+        if separator == args.decimal:
+            raise UsageError(
+                f"--sep {shown(args.sep)} and --decimal {args.decimal!r} are the same character; "
+                "a file with decimal commas needs another separator, such as ';'"
+            )
 
-    table = read_csv(args.file)
+
+def check_output_path(path: Path, option: str) -> None:
+    """Check that a file can be written at ``path`` (before any work is done).
+
+    Raises:
+        UsageError: its folder does not exist or cannot be written to, or ``path`` is a
+            folder or an existing file that cannot be replaced.
+    """
+    folder = path.parent
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: is a folder; give a file name inside it")
+    if not folder.is_dir():
+        raise UsageError(f"{option} {path}: there is no folder {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"{option} {path}: cannot write to the folder {folder} (permission denied)"
+        )
+    if path.exists() and not path.is_file():
+        raise UsageError(f"{option} {path}: is not a regular file; give a file name")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import nn
+
+    check_options(args)
+    hidden = parse_hidden(args.hidden)
+    impute = "drop" if args.drop_missing else args.impute
+    save_path = Path(args.save) if args.save else None
+    if save_path is not None:
+        check_output_path(save_path, "--save")
+
+    separator = parse_separator(args.sep) if args.sep is not None else None
+    table = read_csv(args.file, sep=separator, decimal=args.decimal, progress=not args.quiet)
     table.index(args.target, "target column")
-    feature_columns = _feature_columns(table, args.target, args.features, quiet=args.quiet)
-    if args.drop_missing:
-        table = _drop_missing(table, [args.target, *feature_columns], quiet=args.quiet)
+    excluded = _column_list(args.exclude, "--exclude")
+    for column in excluded:
+        table.index(column, "column to exclude")
+    feature_columns = _feature_columns(
+        table, args.target, args.features, quiet=args.quiet, exclude=excluded
+    )
+    used = [args.target, *feature_columns]
+    if impute == "drop":
+        table = _drop_missing(table, used, quiet=args.quiet)
+    elif impute is not None:
+        table = _drop_missing(table, [args.target], quiet=args.quiet, why="without a target")
     target_task, labels = _target_task(table, args.target, args.loss)
 
     train_rows, validation_rows = _split_rows(len(table), args.validation_split, args.seed)
-    encodings = _feature_encodings(table, feature_columns, train_rows, quiet=args.quiet)
+    encodings = _feature_encodings(
+        table, feature_columns, train_rows, quiet=args.quiet, impute=impute
+    )
     target, y = _encode_target(table, args.target, target_task, labels, train_rows)
-    preprocessing = Preprocessing(tuple(encodings), target, _fit_loss(target_task))
+    preprocessing = Preprocessing(
+        tuple(encodings), target, _fit_loss(target_task), impute, args.decimal
+    )
     inputs, _ = preprocessing.encode(table)
 
+    sizes = [inputs.shape[1], *hidden, target.outputs]
+    weights = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+    if weights > MAX_WEIGHTS:
+        raise UsageError(
+            f"--hidden {args.hidden}: the network {'→'.join(map(str, sizes))} would have "
+            f"{weights:,} weights, more than the {MAX_WEIGHTS:,} the command line allows; "
+            "use narrower layers"
+        )
     output_activation = {"binary": "sigmoid", "multiclass": "softmax", "regression": None}
     model = nn.MLP(
-        [inputs.shape[1], *hidden, target.outputs],
+        sizes,
         activation=args.activation,
         output_activation=output_activation[target_task],
         seed=args.seed,
@@ -189,23 +328,27 @@ def run(args: argparse.Namespace) -> int:
     batch_size = _batch_size(args.batch_size, len(train_rows))
     lr = args.lr if args.lr is not None else _DEFAULT_LR[args.optimizer]
     every = args.log_every or max(1, math.ceil(args.epochs / _LOG_LINES))
+    validating = len(validation_rows) > 0
+    patience = args.patience if validating and args.patience > 0 else None
 
     if not args.quiet:
         layers = "→".join(str(size) for size in model.sizes)
         output = output_activation[target_task]
         units = args.activation + (f", {output} output" if output else "")
-        validating = f", validating on {len(validation_rows)}" if len(validation_rows) else ""
+        on = f", validating on {len(validation_rows)}" if validating else ""
+        stopping = f", early stopping after {patience} epochs without progress" if patience else ""
         print(
             f"Training MLP {layers} ({units}) on {len(train_rows)} rows of {table.path}"
-            f"{validating}: {target_task}, loss {preprocessing.loss}, {args.optimizer} "
-            f"(lr {lr:g}), batch {batch_size or len(train_rows)}, {args.epochs} epochs."
+            f"{on}: {target_task}, loss {preprocessing.loss}, {args.optimizer} "
+            f"(lr {lr:g}), batch {batch_size or len(train_rows)}, {args.epochs} epochs"
+            f"{stopping}."
         )
 
     def log(epoch: int, logs: dict[str, float]) -> None:
         if epoch == 1 or epoch % every == 0 or epoch == args.epochs:
             print(f"epoch {epoch:>{len(str(args.epochs))}}/{args.epochs}  " + _format_logs(logs))
 
-    history = fit(
+    history = _fit_quietly(
         model,
         inputs[train_rows],
         y[train_rows],
@@ -214,30 +357,107 @@ def run(args: argparse.Namespace) -> int:
         lr=lr,
         epochs=args.epochs,
         batch_size=batch_size,
-        validation_data=(inputs[validation_rows], y[validation_rows])
-        if len(validation_rows)
-        else None,
+        validation_data=(inputs[validation_rows], y[validation_rows]) if validating else None,
+        early_stopping=patience,
         seed=args.seed,
         callbacks=() if args.quiet else (log,),
         progress=False,
     )
-    if history.interrupted:
-        print("Interrupted: reporting the best weights so far.")
+    diverged = history.diverged or not all(
+        np.isfinite(parameter.data).all() for parameter in model.parameters()
+    )
+    if diverged:
+        saved = _save_partial(args, model, preprocessing, save_path)
+        raise UsageError(
+            f"training diverged at epoch {len(history.epoch)} (the loss grew without bound); "
+            f"{saved}; try a smaller --lr (such as {lr / 10:g})"
+        )
 
     if not args.quiet:
         print()
-    print(
-        _final_report(
-            model, preprocessing, inputs, y, train_rows, validation_rows, history.best_epoch
-        )
-    )
+    print(_final_report(model, preprocessing, inputs, y, train_rows, validation_rows))
+    print(_best_epoch_line(history, patience, validating))
+    if history.interrupted:
+        saved = _save_partial(args, model, preprocessing, save_path)
+        print(f"Interrupted at epoch {len(history.epoch)}: {saved}.")
+        return 130
     if save_path is not None:
-        try:
-            save_model(model, preprocessing, save_path)
-        except OSError as error:
-            raise UsageError(f"cannot save the model to {save_path}: {error}") from None
+        _save(model, preprocessing, save_path)
         print(f"Saved the model and its preprocessing to {save_path}.")
     return 0
+
+
+def _fit_quietly(model: Any, X: np.ndarray, y: np.ndarray, **options: Any) -> Any:
+    """chainrule.fit, with numpy's overflow warnings kept off the terminal.
+
+    A diverging run makes numpy warn about overflow from deep inside the library;
+    the command line reports the divergence itself, in its own words.
+    """
+    from ..training import fit
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return fit(model, X, y, **options)
+
+
+def _save_partial(
+    args: argparse.Namespace, model: Any, preprocessing: Preprocessing, path: Path | None
+) -> str:
+    """Save after an interrupted or diverged run only if asked; say what happened."""
+    if path is None:
+        return "nothing saved (no --save)"
+    if not args.save_partial:
+        state = "left unchanged" if path.exists() else "not written"
+        return f"nothing saved: {path} {state} (--save-partial saves the best weights so far)"
+    _save(model, preprocessing, path)
+    return f"saved the best weights so far to {path} (--save-partial)"
+
+
+def _save(model: Any, preprocessing: Preprocessing, path: Path) -> None:
+    try:
+        save_model(model, preprocessing, path)
+    except OSError as error:
+        raise UsageError(f"cannot save the model to {path}: {error.strerror or error}") from None
+
+
+def _best_epoch_line(history: Any, patience: int | None, validating: bool) -> str:
+    epochs = len(history.epoch)
+    if not validating or history.best_epoch is None:
+        return f"Trained {epochs} epochs; the model is the last epoch's."
+    best = history.best_epoch
+    lowest = history.val_loss[best - 1]
+    if patience is None:
+        return (
+            f"Lowest validation loss {lowest:.6g} at epoch {best}; the model is the last "
+            f"epoch's ({epochs}), as --patience 0 asks."
+        )
+    stopped = (
+        f"Stopped early at epoch {epochs}: no lower validation loss for {patience} epochs. "
+        if history.stopped_early and not history.interrupted
+        else ""
+    )
+    return f"{stopped}The model is epoch {best}'s, with the lowest validation loss {lowest:.6g}."
+
+
+def _repeated(names: list[str]) -> set[str]:
+    """The names that appear more than once (in linear time)."""
+    seen: set[str] = set()
+    repeated = set()
+    for name in names:
+        if name in seen:
+            repeated.add(name)
+        seen.add(name)
+    return repeated
+
+
+def _column_list(values: list[str], option: str) -> list[str]:
+    columns = []
+    for value in values:
+        for part in value.split(","):
+            if not part.strip():
+                raise UsageError(f"{option} {shown(value)}: an empty name between commas")
+            columns.append(part.strip())
+    return columns
 
 
 # --- reading the target and the features -----------------------------------------------------
@@ -245,19 +465,21 @@ def run(args: argparse.Namespace) -> int:
 
 def _target_task(table: CsvTable, name: str, loss: str) -> tuple[str, tuple[str, ...]]:
     """The task (binary, multiclass, regression) and, for classes, their labels."""
-    cells = table.cells(name)
-    for row, cell in enumerate(cells):
-        if is_missing(cell):
-            raise CsvError(
-                f"{table.where(row, name)}: the target is missing ({cell!r}); every row needs "
-                "one: fill it in or remove the row"
-            )
+    column = table.column(name, "target column")
+    gaps = np.flatnonzero(column.missing)
+    if gaps.size:
+        row = int(gaps[0])
+        raise CsvError(
+            f"{table.where(row, name)}: the target is missing "
+            f"({shown(str(table.texts(name)[row]))}); every row needs one: fill it in, remove "
+            "the row, or use --impute (rows without a target are then left out)"
+        )
     numeric = is_numeric_column(table, name)
     if loss == "mse":
         if not numeric:
             raise UsageError(
-                f"--loss mse needs a numeric target, but column {name!r} holds text "
-                f"such as {cells[0]!r}; use --loss auto to learn its classes"
+                f"--loss mse needs a numeric target, but column {shown(name)} holds text "
+                f"such as {shown(str(table.texts(name)[0]))}; use --loss auto to learn its classes"
             )
         values = numeric_column(table, name)
         if np.unique(values).size < 2:
@@ -273,12 +495,12 @@ def _target_task(table: CsvTable, name: str, loss: str) -> tuple[str, tuple[str,
             return "regression", ()
         labels = tuple(number_label(value) for value in distinct)
     else:
-        labels = tuple(categories(cells))
+        labels = tuple(categories(table.texts(name)))
     if len(labels) < 2:
         raise _one_value(table, name, labels[0])
     if loss == "log_loss" and len(labels) != 2:
         raise UsageError(
-            f"--loss log_loss is for two classes, but target {name!r} has {len(labels)} "
+            f"--loss log_loss is for two classes, but target {shown(name)} has {len(labels)} "
             f"({_preview(labels)}); use --loss cross_entropy"
         )
     if loss == "cross_entropy" or len(labels) > 2:
@@ -288,111 +510,164 @@ def _target_task(table: CsvTable, name: str, loss: str) -> tuple[str, tuple[str,
 
 def _one_value(table: CsvTable, name: str, label: str) -> CsvError:
     return CsvError(
-        f"{table.path}: target column {name!r} has a single value ({label!r}) in all "
+        f"{table.path}: target column {shown(name)} has a single value ({shown(label)}) in all "
         f"{len(table)} rows, so there is nothing to learn; a classifier needs at least two "
         "classes"
     )
 
 
 def _preview(labels: tuple[str, ...], count: int = 5) -> str:
-    shown = ", ".join(labels[:count])
-    return shown + (", ..." if len(labels) > count else "")
+    return listed(labels, count)
 
 
-def _feature_columns(table: CsvTable, target: str, requested: str | None, quiet: bool) -> list[str]:
+def _feature_columns(
+    table: CsvTable,
+    target: str,
+    requested: str | None,
+    quiet: bool,
+    exclude: list[str] | None = None,
+) -> list[str]:
+    exclude = exclude or []
+    if target in exclude:
+        raise UsageError(f"--exclude names the target column {shown(target)}; leave it out")
     if requested is not None:
-        columns = [part.strip() for part in requested.split(",")]
-        if any(not column for column in columns):
-            raise UsageError(f"--features {requested!r}: an empty name between commas")
+        columns = _column_list([requested], "--features")
         for column in columns:
             table.index(column, "feature column")
         if target in columns:
-            raise UsageError(f"--features lists the target column {target!r}; leave it out")
-        duplicates = sorted({column for column in columns if columns.count(column) > 1})
+            raise UsageError(f"--features lists the target column {shown(target)}; leave it out")
+        duplicates = sorted(_repeated(columns))
         if duplicates:
-            raise UsageError(f"--features names {', '.join(map(repr, duplicates))} twice")
+            raise UsageError(f"--features names {listed(duplicates)} twice")
+        both = [column for column in columns if column in exclude]
+        if both:
+            raise UsageError(f"{listed(both)} is both in --features and in --exclude")
         return columns
+    excluded = set(exclude)
     columns = []
     for column in table.header:
-        if column == target:
+        if column == target or column in excluded:
             continue
         if is_numeric_column(table, column):
             if _looks_like_row_number(table, column):
                 _note(
-                    f"left out column {column!r}: its values count the rows one by one, like "
-                    "an id (name it in --features to use it)",
+                    f"left out column {shown(column)}: its values count the rows one by one, "
+                    "like an id (name it in --features to use it)",
                     quiet,
                 )
                 continue
         else:
-            cells = [cell for cell in table.cells(column) if not is_missing(cell)]
+            column_data = table.column(column)
+            cells = table.texts(column)[~column_data.missing]
             if looks_like_identifier(cells):
                 _note(
-                    f"left out text column {column!r}: {len(set(cells))} different values in "
-                    f"{len(table)} rows looks like names or ids (name it in --features to use it)",
+                    f"left out text column {shown(column)}: {len(set(cells))} different values "
+                    f"in {len(table)} rows looks like names or ids (name it in --features to "
+                    "use it)",
                     quiet,
                 )
                 continue
         columns.append(column)
     if not columns:
         raise UsageError(
-            f"{table.path}: no feature columns left besides the target {target!r}; "
+            f"{table.path}: no feature columns left besides the target {shown(target)}; "
             "name some with --features"
         )
     return columns
 
 
-def _drop_missing(table: CsvTable, columns: list[str], quiet: bool) -> CsvTable:
-    positions = [table.index(column) for column in columns]
-    keep = []
-    counts = dict.fromkeys(columns, 0)
-    for row, cells in enumerate(table.rows):
-        missing = [column for column, p in zip(columns, positions) if is_missing(cells[p])]
-        for column in missing:
-            counts[column] += 1
-        if not missing:
-            keep.append(row)
+def _drop_missing(
+    table: CsvTable, columns: list[str], quiet: bool, why: str = "with missing values"
+) -> CsvTable:
+    gaps = {column: table.column(column).missing for column in columns}
+    any_gap = np.logical_or.reduce(list(gaps.values()))
+    keep = np.flatnonzero(~any_gap)
     dropped = len(table) - len(keep)
-    if not keep:
+    if not len(keep):
         raise CsvError(f"{table.path}: every row has a missing value in a used column")
     if dropped:
-        where = ", ".join(f"{column}: {count}" for column, count in counts.items() if count)
-        _note(f"dropped {dropped} of {len(table)} rows with missing values ({where})", quiet)
-    return table.subset(keep)
+        where = ", ".join(
+            f"{shown(column)[1:-1]}: {int(gap.sum())}" for column, gap in gaps.items() if gap.any()
+        )
+        _note(f"dropped {dropped} of {len(table)} rows {why} ({where})", quiet)
+        return table.subset(keep)
+    return table
 
 
 def _looks_like_row_number(table: CsvTable, column: str) -> bool:
     """Whole numbers that step by exactly 1 from row to row (PassengerId, an index)."""
-    cells = table.cells(column)
-    if len(cells) < 3 or any(is_missing(cell) for cell in cells):
+    values = table.column(column).numbers
+    if len(values) < 3 or np.isnan(values).any():
         return False
-    try:
-        values = np.array([float(cell) for cell in cells])
-    except ValueError:
-        return False
-    return bool(np.all(np.diff(values) == 1) and values[0] == round(values[0]))
+    with np.errstate(over="ignore", invalid="ignore"):  # ±1e308 neighbours overflow
+        steps = np.diff(values)
+    return bool(np.all(steps == 1) and values[0] == round(values[0]))
 
 
 def _feature_encodings(
-    table: CsvTable, columns: list[str], train_rows: np.ndarray, quiet: bool
+    table: CsvTable,
+    columns: list[str],
+    train_rows: np.ndarray,
+    quiet: bool,
+    impute: str | None = None,
 ) -> list[ColumnEncoding]:
+    filling = impute not in (None, "drop")
     encodings = []
     for column in columns:
+        missing = table.column(column).missing[train_rows]
+        if filling and missing.all():
+            raise CsvError(
+                f"{table.path}: column {shown(column)} has no values in the training rows, "
+                "so there is nothing to fill its missing cells with; leave it out "
+                "(--exclude)"
+            )
         if is_numeric_column(table, column):
-            values = numeric_column(table, column)[train_rows]
-            spread = float(values.std())
-            # A constant column carries no information; scale 1 keeps it finite.
-            scale = spread if spread > 0 else 1.0
-            encodings.append(ColumnEncoding(column, "numeric", float(values.mean()), scale))
+            values = numeric_column(table, column, allow_missing=filling)[train_rows]
+            present = values[~missing]
+            mean, scale = _standardisation(table, column, present)
+            fill = _fill_value(present, impute) if filling else None
+            encodings.append(ColumnEncoding(column, "numeric", mean, scale, fill=fill))
         else:
-            vocabulary = tuple(categories(text_column(table, column)))
-            encodings.append(ColumnEncoding(column, "one_hot", categories=vocabulary))
+            cells = text_column(table, column, allow_missing=filling)
+            vocabulary = tuple(categories(cells[~table.column(column).missing]))
+            fill_category = None
+            if filling:
+                labels, counts = np.unique(cells[train_rows][~missing], return_counts=True)
+                fill_category = str(labels[int(counts.argmax())])
+            encodings.append(
+                ColumnEncoding(column, "one_hot", categories=vocabulary, fill=fill_category)
+            )
             _note(
-                f"text column {column!r} one-hot encoded into {len(vocabulary)} inputs "
+                f"text column {shown(column)} one-hot encoded into {len(vocabulary)} inputs "
                 f"({_preview(vocabulary)})",
                 quiet,
             )
     return encodings
+
+
+def _standardisation(table: CsvTable, column: str, values: np.ndarray) -> tuple[float, float]:
+    """Mean and scale of a numeric column's training values; refuses what overflows."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(values.mean()) if values.size else 0.0
+        spread = float(values.std()) if values.size else 0.0
+    if not (math.isfinite(mean) and math.isfinite(spread)):
+        row = int(np.nanargmax(np.abs(table.column(column).numbers)))
+        raise CsvError(
+            f"{table.where(row, column)}: {shown(str(table.texts(column)[row]))} is too large: "
+            "standardising the column overflows (its spread is infinite); rescale the "
+            "column (for instance into other units) before training"
+        )
+    # A constant column carries no information; scale 1 keeps it finite.
+    return mean, spread if spread > 0 else 1.0
+
+
+def _fill_value(values: np.ndarray, impute: str | None) -> float:
+    if impute == "mean":
+        return float(values.mean())
+    if impute == "median":
+        return float(np.median(values))
+    distinct, counts = np.unique(values, return_counts=True)
+    return float(distinct[int(counts.argmax())])
 
 
 def _encode_target(
@@ -400,14 +675,12 @@ def _encode_target(
 ) -> tuple[TargetEncoding, np.ndarray]:
     if task == "regression":
         values = numeric_column(table, name)
-        mean = float(values[train_rows].mean())
-        spread = float(values[train_rows].std())
-        scale = spread if spread > 0 else 1.0
+        mean, scale = _standardisation(table, name, values[train_rows])
         return TargetEncoding(name, task, mean=mean, scale=scale), (values - mean) / scale
     if is_numeric_column(table, name):
-        cells = [number_label(value) for value in numeric_column(table, name)]
+        cells: Any = [number_label(value) for value in numeric_column(table, name)]
     else:
-        cells = table.cells(name)
+        cells = table.texts(name)
     index = {label: position for position, label in enumerate(labels)}
     codes = np.array([index[cell] for cell in cells])
     encoding = TargetEncoding(name, task, classes=labels)
@@ -440,9 +713,10 @@ def _batch_size(requested: int | None, rows: int) -> int | None:
         return None  # the full batch
     if requested < 0:
         raise UsageError(
-            f"--batch-size must be at least 1 (or 0 for the full batch), got {requested}"
+            f"--batch-size must be a whole number of at least 1 (or 0 for the full batch), "
+            f"got {requested}"
         )
-    return requested
+    return min(requested, rows)
 
 
 def _note(message: str, quiet: bool) -> None:
@@ -464,26 +738,6 @@ def _format_logs(logs: dict[str, float]) -> str:
 # --- the final report ----------------------------------------------------------------------
 
 
-def predict_arrays(model: Any, preprocessing: Preprocessing, inputs: np.ndarray) -> np.ndarray:
-    """The model's outputs for encoded inputs: class probabilities, or values in target units.
-
-    Returns:
-        binary: shape (rows, 2), the probabilities of the two classes; multiclass:
-        (rows, classes); regression: (rows,) in the target column's units.
-    """
-    from ..functional import no_grad
-
-    with no_grad():
-        outputs = np.asarray(model(inputs).data, dtype=np.float64)
-    target = preprocessing.target
-    if target.task == "binary":
-        positive = outputs[:, 0]
-        return np.column_stack([1.0 - positive, positive])
-    if target.task == "multiclass":
-        return outputs
-    return outputs[:, 0] * target.scale + target.mean
-
-
 def _final_report(
     model: Any,
     preprocessing: Preprocessing,
@@ -491,7 +745,6 @@ def _final_report(
     y: np.ndarray,
     train_rows: np.ndarray,
     validation_rows: np.ndarray,
-    best_epoch: int | None,
 ) -> str:
     target = preprocessing.target
     predictions = predict_arrays(model, preprocessing, inputs)
@@ -517,22 +770,16 @@ def _final_report(
             + [percent(float(np.mean(chosen[r] == classes[r]))) for r in parts.values()]
         )
         rows.append(
-            [f"baseline (always {target.classes[majority]!r})"]
+            [f"baseline (always {shown(target.classes[majority])})"]
             + [percent(float(np.mean(classes[r] == majority))) for r in parts.values()]
         )
         rows.append(["log loss"] + [_log_loss(predictions[r], classes[r]) for r in parts.values()])
-    table = format_table(
+    return format_table(
         ["", *(f"{name} ({len(r)} rows)" for name, r in parts.items())],
         rows,
-        title=f"Final report: target {target.column!r} ({target.task}), "
+        title=f"Final report: target {shown(target.column)} ({target.task}), "
         f"{sum(p.data.size for p in model.parameters())} weights",
     )
-    if best_epoch is not None and len(validation_rows):
-        table += (
-            f"\nLowest validation loss at epoch {best_epoch} (the model above is the last "
-            "epoch's; fewer --epochs would stop there)."
-        )
-    return table
 
 
 def _rmse(prediction: np.ndarray, truth: np.ndarray) -> str:
