@@ -104,9 +104,11 @@ def run(args: argparse.Namespace) -> int:
     keep = _column_list(args.keep, "--keep")
     model, preprocessing = load_trained(Path(args.model))
     decimal = args.decimal or preprocessing.decimal
-    table = read_csv(args.file, sep=separator, decimal=decimal)
-    for column in keep:
-        table.index(column, "column to keep")
+    require = [
+        (c, "feature column (the model was trained on it)") for c in preprocessing.feature_columns
+    ]
+    require += [(column, "column to keep") for column in keep]
+    table = read_csv(args.file, sep=separator, decimal=decimal, require=require)
     inputs, unknown = preprocessing.encode(table)
     for column, unseen in sorted(unknown.items()):
         shown_values = ", ".join(shown(value) for value in sorted(unseen)[:5])

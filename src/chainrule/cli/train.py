@@ -285,11 +285,17 @@ def run(args: argparse.Namespace) -> int:
         check_output_path(save_path, "--save")
 
     separator = parse_separator(args.sep) if args.sep is not None else None
-    table = read_csv(args.file, sep=separator, decimal=args.decimal, progress=not args.quiet)
-    table.index(args.target, "target column")
     excluded = _column_list(args.exclude, "--exclude")
-    for column in excluded:
-        table.index(column, "column to exclude")
+    require = [(args.target, "target column")] + [(c, "column to exclude") for c in excluded]
+    if args.features is not None:
+        require += [(c, "feature column") for c in _column_list([args.features], "--features")]
+    table = read_csv(
+        args.file,
+        sep=separator,
+        decimal=args.decimal,
+        progress=not args.quiet,
+        require=require,
+    )
     feature_columns = _feature_columns(
         table, args.target, args.features, quiet=args.quiet, exclude=excluded
     )
@@ -471,7 +477,7 @@ def _target_task(table: CsvTable, name: str, loss: str) -> tuple[str, tuple[str,
         row = int(gaps[0])
         raise CsvError(
             f"{table.where(row, name)}: the target is missing "
-            f"({shown(str(table.texts(name)[row]))}); every row needs one: fill it in, remove "
+            f"({shown(table.cell(row, name))}); every row needs one: fill it in, remove "
             "the row, or use --impute (rows without a target are then left out)"
         )
     numeric = is_numeric_column(table, name)
@@ -479,7 +485,7 @@ def _target_task(table: CsvTable, name: str, loss: str) -> tuple[str, tuple[str,
         if not numeric:
             raise UsageError(
                 f"--loss mse needs a numeric target, but column {shown(name)} holds text "
-                f"such as {shown(str(table.texts(name)[0]))}; use --loss auto to learn its classes"
+                f"such as {shown(table.cell(0, name))}; use --loss auto to learn its classes"
             )
         values = numeric_column(table, name)
         if np.unique(values).size < 2:
@@ -653,7 +659,7 @@ def _standardisation(table: CsvTable, column: str, values: np.ndarray) -> tuple[
     if not (math.isfinite(mean) and math.isfinite(spread)):
         row = int(np.nanargmax(np.abs(table.column(column).numbers)))
         raise CsvError(
-            f"{table.where(row, column)}: {shown(str(table.texts(column)[row]))} is too large: "
+            f"{table.where(row, column)}: {shown(table.cell(row, column))} is too large: "
             "standardising the column overflows (its spread is infinite); rescale the "
             "column (for instance into other units) before training"
         )
