@@ -11,7 +11,7 @@ import numpy as np
 from ._csv import CsvError, check_regular_file, parse_separator, read_csv, shown, write_csv
 from ._preprocessing import PREPROCESSING_METADATA_KEY, Preprocessing
 from .main import UsageError
-from .train import _column_list, check_output_path
+from .train import _column_list, add_dialect_arguments, check_output_path
 
 DESCRIPTION = (
     "Predict with a model saved by 'chainrule train --save MODEL'. Reads the model and, "
@@ -39,16 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="copy these columns of FILE.csv (such as an id) into the predictions, first, "
         "as written (comma-separated; may be repeated)",
     )
-    parser.add_argument(
-        "--sep",
-        metavar="CHAR",
-        help="the cell separator: , ; | or 'tab' (default: detected from the first lines)",
-    )
-    parser.add_argument(
-        "--decimal",
-        choices=(".", ","),
-        help="the decimal mark of the file's numbers (default: the training file's)",
-    )
+    add_dialect_arguments(parser, decimal=None)
 
 
 def load_trained(model_path: Path) -> tuple[object, Preprocessing]:

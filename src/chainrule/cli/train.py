@@ -77,17 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="columns never to use as features (comma-separated; may be repeated)",
     )
-    parser.add_argument(
-        "--sep",
-        metavar="CHAR",
-        help="the cell separator: , ; | or 'tab' (default: detected from the first lines)",
-    )
-    parser.add_argument(
-        "--decimal",
-        default=".",
-        choices=(".", ","),
-        help="the decimal mark of the file's numbers (default %(default)s)",
-    )
+    add_dialect_arguments(parser, decimal=".")
     parser.add_argument(
         "--hidden",
         default="8,8",
@@ -182,6 +172,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the same as --impute drop",
     )
     parser.add_argument("--quiet", action="store_true", help="print only the final report")
+
+
+def add_dialect_arguments(parser: argparse.ArgumentParser, decimal: str | None) -> None:
+    """``--sep`` and ``--decimal`` (default ``decimal``; None: the training file's)."""
+    parser.add_argument(
+        "--sep",
+        metavar="CHAR",
+        help="the cell separator: , ; | or 'tab' (default: detected from the first lines)",
+    )
+    parser.add_argument(
+        "--decimal",
+        default=decimal,
+        choices=(".", ","),
+        help="the decimal mark of the file's numbers (default: "
+        + (f"{decimal})" if decimal else "the training file's)"),
+    )
 
 
 def parse_hidden(text: str) -> list[int]:
