@@ -107,7 +107,10 @@ class Partial:
             return self.constant
         if self.local is None:
             raise TypeError("a structural partial has no elementwise value; use its vjp")
-        return self.local(xp, out, *inputs, **params)
+        try:
+            return self.local(xp, out, *inputs, **params)
+        except ArithmeticError:  # a Value at a domain edge, e.g. d√x/dx at 0: numpy's inf
+            return numpy_semantics(self.local, out, *inputs, **params)
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,14 @@ The expression is parsed by :mod:`chainrule.expressions` (numbers, names,
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ..expressions import ExpressionError, names, parse, parse_values, to_graph
 from ..value import Value
 from .main import UsageError
+
+#: Longest derivative formula ``--symbolic`` prints, in sympy's ``count_ops``.
+PRINT_MAX_OPS = 400
 
 DESCRIPTION = (
     "Build the dataflow graph of an expression at a point, list every path from one "
@@ -133,9 +137,24 @@ def _symbolic_lines(
     except ImportError as error:
         raise UsageError(str(error)) from None
     d = "d" if args.ascii else "∂"
+    size = formula.count_ops()
+    if size > PRINT_MAX_OPS:
+        return (
+            f"symbolic: {d}{output_name}/{d}{args.wrt} has {size} operations written out, "
+            f"too long to print (at most {PRINT_MAX_OPS}); its value is the sum above"
+        )
     point = {symbol: leaves[symbol.name].data for symbol in formula.free_symbols}
-    value = float(formula.subs(point))
     return (
         f"symbolic: {d}{output_name}/{d}{args.wrt} = {formula}\n"
-        f"          = {value:.6g} at the point"
+        f"          = {_number_text(formula.subs(point))} at the point"
     )
+
+
+def _number_text(value: Any) -> str:
+    """A sympy number as text; at a domain edge it may be ±oo, nan or zoo (undefined)."""
+    try:
+        return f"{float(value):.6g}"
+    except TypeError:  # zoo, a complex number, or a symbol left over
+        if str(value) == "zoo":
+            return "undefined (sympy: zoo, a division by zero)"
+        return str(value)

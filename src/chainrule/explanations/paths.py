@@ -127,13 +127,23 @@ class PathExplanation:
         """Whether the path sum equals backprop (to rounding); ``None`` when refused."""
         if self.total is None:
             return None
-        # Products of opposite sign can cancel, so the tolerance scales with their size.
-        scale = sum(float(np.max(np.abs(path.product), initial=0.0)) for path in self.paths)
-        return bool(
-            np.allclose(
-                self.total, self.backprop, rtol=1e-9, atol=1e-15 + 1e-9 * scale, equal_nan=True
+        # Products of opposite sign can cancel, so the tolerance scales with their size;
+        # at a domain edge (log x at 0) products are ±inf or NaN, which must match exactly.
+        scale = 0.0
+        for path in self.paths:
+            magnitudes = np.abs(np.asarray(path.product, dtype=float))
+            finite = magnitudes[np.isfinite(magnitudes)]
+            scale += float(np.max(finite, initial=0.0))
+        with np.errstate(invalid="ignore"):
+            return bool(
+                np.allclose(
+                    self.total,
+                    self.backprop,
+                    rtol=1e-9,
+                    atol=1e-15 + 1e-9 * min(scale, 1e300),
+                    equal_nan=True,
+                )
             )
-        )
 
     @property
     def report(self) -> str:

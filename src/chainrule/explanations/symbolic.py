@@ -24,7 +24,11 @@ from ..expressions import Expr, Number, names, parse, to_sympy
 from ..graph import Node
 from .paths import all_nodes
 
-__all__ = ["SymbolicError", "symbolic"]
+__all__ = ["SIMPLIFY_MAX_OPS", "SymbolicError", "symbolic"]
+
+#: Largest formula (in sympy's ``count_ops``) that :func:`symbolic` simplifies; larger
+#: ones come back as the chain rule wrote them, so the work stays bounded.
+SIMPLIFY_MAX_OPS = 40
 
 
 class SymbolicError(ChainruleError, ValueError):
@@ -87,7 +91,9 @@ def symbolic(output: Node, wrt: Node | str | None = None, *, simplify: bool = Tr
             error, most likely a typo); or a node, for ∂output/∂node (an interior
             node gives its adjoint as a formula, a node outside the graph 0).
         simplify: simplify the result (on by default): ``sympy.simplify``, written
-            as a sum of terms where that is about as short.
+            as a sum of terms where that is about as short. Only formulas of at most
+            :data:`SIMPLIFY_MAX_OPS` operations are simplified (sympy's time grows
+            steeply with size); larger ones are returned as written.
 
     Returns:
         a sympy expression in the graph's leaf labels (real symbols). Unlabelled
@@ -152,6 +158,11 @@ def _tidy(sympy: Any, expression: Any) -> Any:
     25% of the shortest wins, so the handouts' sum of path terms (−2xy·sin(x²y) +
     2x√z, not 2x(√z − y·sin(x²y))) is preferred when it is about as short.
     """
+    size = sympy.count_ops(expression)
+    if size > SIMPLIFY_MAX_OPS:
+        # sympy.simplify's time grows steeply with size (8 nested sines: seconds; 20:
+        # minutes), so a large formula is returned as the chain rule wrote it.
+        return expression
     allowed = _function_kinds(sympy, expression)
     simplified = sympy.simplify(expression)
     candidates = [
