@@ -381,7 +381,8 @@ def run(args: argparse.Namespace) -> int:
     if diverged:
         saved = _save_partial(args, model, preprocessing, save_path)
         raise UsageError(
-            f"training diverged at epoch {len(history.epoch)} (the loss grew without bound); "
+            f"training diverged at epoch {history.diverged_epoch or len(history.epoch)} "
+            "(the loss grew without bound); "
             f"{saved}; try a smaller --lr (such as {lr / 10:g})"
         )
 
@@ -405,11 +406,18 @@ def _fit_quietly(model: Any, X: np.ndarray, y: np.ndarray, **options: Any) -> An
     A diverging run makes numpy warn about overflow from deep inside the library;
     the command line reports the divergence itself, in its own words.
     """
-    from ..training import fit
+    from ..training import NoProgressWarning, TrainingDivergedWarning, fit
 
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        return fit(model, X, y, **options)
+        warnings.simplefilter("always", NoProgressWarning)
+        # The command line reports a divergence itself (exit 2, what was saved).
+        warnings.simplefilter("ignore", TrainingDivergedWarning)
+        history = fit(model, X, y, **options)
+    for warning in caught:
+        if issubclass(warning.category, NoProgressWarning):
+            print(f"note: {warning.message}")
+    return history
 
 
 def _save_partial(
