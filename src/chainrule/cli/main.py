@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("chainrule.cli.predict", "write a saved model's predictions for a CSV file"),
     "draw": ("chainrule.cli.draw", "draw the dataflow diagram of an expression"),
     "explain": ("chainrule.cli.explain", "explain a derivative as a sum over paths"),
+    "playground": (
+        "chainrule.cli.playground",
+        "start the local web playground (edit, train, step backprop)",
+    ),
     "demo": ("chainrule.cli.demo", "backprop on f = cos(x²y) + x²√z against the closed forms"),
 }
 
