@@ -7,7 +7,7 @@ a Value's), the heat maps (the MLP's ``layer_outputs`` over a grid), losses and
 accuracies. The page only draws the snapshot a session returns.
 
 A session is used from the server's worker threads, so every public method holds
-the session's lock (one lock for all sessions: see the note in ``Session.__init__``).
+the session's lock.
 """
 
 from __future__ import annotations
@@ -46,8 +46,6 @@ MAX_POINTS = 400
 #: Training history keeps at most this many points (older ones are thinned).
 MAX_HISTORY = 600
 STATE_FORMAT = "chainrule-playground"
-#: Held while any session computes (see the note in Session.__init__).
-ENGINE_LOCK = threading.RLock()
 STATE_VERSION = 1
 
 
@@ -247,10 +245,9 @@ class Session:
 
     def __init__(self, session_id: str, preset: str = "titanic_hand") -> None:
         self.id = session_id
-        # NOTE: chainrule's no_grad switch is process-wide (graph.GradMode), so one
-        # session evaluating under no_grad on one thread would stop another session's
-        # training from recording its graph. Every session therefore shares one lock.
-        self.lock = ENGINE_LOCK
+        # chainrule's no_grad belongs to the running context, so sessions on different
+        # worker threads compute at once; one session's requests take turns.
+        self.lock = threading.RLock()
         self.last_used = time.monotonic()
         self.settings = Settings()
         self.uploaded_table: Any = None
