@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli._csv import CsvError, CsvTable, Preprocessing, read_csv
+from ..cli._csv import CsvError, CsvTable, read_csv
+from ..cli._preprocessing import Preprocessing
 from ..datasets import load_titanic
 from ..errors import ChainruleError
 
@@ -204,13 +205,19 @@ def read_upload(name: str, content: bytes) -> CsvTable:
         path.write_bytes(content)
         try:
             table = read_csv(path)
+            if len(table) > MAX_ROWS:
+                raise CsvError(
+                    f"{shown}: {len(table):,} rows is more than the playground's limit of "
+                    f"{MAX_ROWS:,}"
+                )
+            # The reader finds line numbers and cell texts lazily, from the file: read
+            # them now, while the temporary copy exists.
+            table.lines  # noqa: B018
+            for name in table.header:
+                table.texts(name)
         except CsvError as error:
             raise CsvError(str(error).replace(str(path), shown)) from None
-    if len(table) > MAX_ROWS:
-        raise CsvError(
-            f"{shown}: {len(table):,} rows is more than the playground's limit of {MAX_ROWS:,}"
-        )
-    return CsvTable(Path(shown), table.header, table.rows, table.lines)
+        return table.with_path(shown)
 
 
 def dataset_from_table(table: CsvTable, target: str, inputs: list[str]) -> Dataset:
