@@ -498,3 +498,41 @@ def test_item13_13_lookalike_digits_are_not_numbers(tmp_path: Path) -> None:
         assert not _csv.is_numeric_column(table, "x")
         assert list(table.texts("x")) == ["1_00", "\uff11\uff12", "\u0661\u0662"]
     assert _csv.parse_number("1_00") is None and _csv.parse_number("1e3") == 1000.0
+
+
+def test_train_alpha_schedule_and_class_weight_reach_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--alpha, --lr-schedule and --class-weight become fit's weight_decay, lr_schedule and
+    class_weight: the rate falls along the cosine and the penalty shrinks the weights."""
+    import chainrule.training as training
+
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(200, 3))
+    label = np.where(x[:, 0] + 0.5 * rng.normal(size=200) > 1.0, "rare", "common")
+    data = _write(tmp_path / "w.csv", ["a", "b", "c", "y"], [[*r, v] for r, v in zip(x, label)])
+    seen: list[tuple[dict[str, object], object]] = []
+    real_fit = training.fit
+
+    def recording_fit(*args: object, **kwargs: object) -> object:
+        history = real_fit(*args, **kwargs)  # type: ignore[arg-type]
+        seen.append((kwargs, history))
+        return history
+
+    monkeypatch.setattr(training, "fit", recording_fit)
+    norms = []
+    for alpha in ("0", "1"):
+        model = tmp_path / f"m{alpha}.model"
+        command = ["train", str(data), "--target", "y", "--alpha", alpha, "--patience", "0"]
+        extra = ["--lr-schedule", "cosine", "--class-weight", "balanced", "--save", str(model)]
+        assert main([*command, *extra, *QUICK]) == 0
+        weights = chainrule.load(model).state_dict()
+        norms.append(sum(float(np.sum(w**2)) for name, w in weights.items() if "weight" in name))
+    options, history = seen[-1]
+    assert options["weight_decay"] == 1.0 and options["lr_schedule"] == "cosine"
+    assert options["class_weight"] == "balanced"
+    rates = history.learning_rate  # type: ignore[attr-defined]
+    assert rates[0] > rates[len(rates) // 2] > rates[-1]
+    assert norms[1] < 0.5 * norms[0]
+    assert main(["train", str(data), "--target", "a", "--class-weight", "balanced"]) == 2
+    assert "--class-weight balanced is for class targets" in _error(capsys)

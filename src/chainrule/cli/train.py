@@ -134,6 +134,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default %(default)s)",
     )
     parser.add_argument(
+        "--alpha",
+        type=float,
+        default=0.0,
+        metavar="L2",
+        help="L2 penalty on the weights (not the biases): alpha/2 · Σ W², added to the "
+        "training loss (default 0: none)",
+    )
+    parser.add_argument(
+        "--lr-schedule",
+        choices=("constant", "step", "cosine"),
+        default="constant",
+        help="learning rate over the epochs: constant, step (halved every quarter of the "
+        "epochs) or cosine (down towards 0 along a half cosine) (default %(default)s)",
+    )
+    parser.add_argument(
+        "--class-weight",
+        choices=("none", "balanced"),
+        default="none",
+        help="balanced weighs each class's rows by rows / (classes × that class's rows) in "
+        "the training loss, for imbalanced classes (default %(default)s)",
+    )
+    parser.add_argument(
         "--seed",
         type=int,
         default=0,
@@ -242,6 +264,10 @@ def check_options(args: argparse.Namespace) -> None:
             f"--patience must be a whole number of epochs, 0 or more (0 turns early stopping "
             f"off), got {args.patience}"
         )
+    if not (math.isfinite(args.alpha) and args.alpha >= 0):
+        raise UsageError(
+            f"--alpha must be a number of 0 or more (0: no L2 penalty), got {args.alpha}"
+        )
     if not 0 <= args.seed <= MAX_SEED:
         raise UsageError(f"--seed must be a whole number from 0 to {MAX_SEED}, got {args.seed}")
     if args.drop_missing and args.impute not in (None, "drop"):
@@ -311,6 +337,11 @@ def run(args: argparse.Namespace) -> int:
     elif impute is not None:
         table = _drop_missing(table, [args.target], quiet=args.quiet, why="without a target")
     target_task, labels = _target_task(table, args.target, args.loss)
+    if args.class_weight == "balanced" and target_task == "regression":
+        raise UsageError(
+            f"--class-weight balanced is for class targets, but {shown(args.target)} is a "
+            "regression target (numbers); leave it out"
+        )
 
     train_rows, validation_rows = _split_rows(len(table), args.validation_split, args.seed)
     encodings = _feature_encodings(
@@ -371,6 +402,9 @@ def run(args: argparse.Namespace) -> int:
         batch_size=batch_size,
         validation_data=(inputs[validation_rows], y[validation_rows]) if validating else None,
         early_stopping=patience,
+        weight_decay=args.alpha,
+        lr_schedule=None if args.lr_schedule == "constant" else args.lr_schedule,
+        class_weight="balanced" if args.class_weight == "balanced" else None,
         seed=args.seed,
         callbacks=() if args.quiet else (log,),
         progress=False,
@@ -445,7 +479,7 @@ def _best_epoch_line(history: Any, patience: int | None, validating: bool) -> st
     if not validating or history.best_epoch is None:
         return f"Trained {epochs} epochs; the model is the last epoch's."
     best = history.best_epoch
-    lowest = history.val_loss[best - 1]
+    lowest = history.best_loss if history.best_loss is not None else history.val_loss[best - 1]
     if patience is None:
         return (
             f"Lowest validation loss {lowest:.6g} at epoch {best}; the model is the last "
