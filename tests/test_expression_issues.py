@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule.cli.main import main
@@ -105,3 +108,132 @@ def test_issue13_item9_symbolic_simplifies_only_small_formulas() -> None:
     assert symbolic(output, "x") == raw
     small = cr.sin(x) ** 2 + cr.cos(x) ** 2
     assert symbolic(small) == 1
+
+
+# --- the parser: hostile text, digits, echoes ----------------------------------------------
+
+_TOKENS = [
+    "x", "y", "w_0", "sin", "exp", "sqrt", "maximum", "step", "__import__", "os", "lambda",
+    "if", "not", "None", "1", "0.5", "1e3", "1_00", "0x1f", "2j", "007", "1e999",
+    "(", ")", ",", "+", "-", "*", "/", "**", "//", ".", "..", "...", "[", "]", "'", ":",
+    "=", "@", "^", " ", "\n", "\x1b[2J", "１", "\u0661", "ｘ", "−", "√", "9" * 400,
+]  # fmt: skip
+
+
+def _check_parse_outcome(text: str) -> None:
+    """parse gives a tree that formats and re-parses to the same tree, or an ExpressionError."""
+    from chainrule.expressions import ExpressionError, format_expr, parse
+
+    for partial_functions in (False, True):
+        try:
+            tree = parse(text, allow_partial_functions=partial_functions)
+        except ExpressionError as error:
+            assert 1 <= error.column <= len(text) + 1
+            assert "\n" not in error.one_line and "\x1b" not in error.one_line
+            assert len(error.one_line) < 600
+            continue
+        again = parse(format_expr(tree, unicode=False), allow_partial_functions=partial_functions)
+        assert again == tree
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40))
+def test_issue13_fuzzing_random_text_parses_or_is_refused(text: str) -> None:
+    """Any text gives a correct parse or chainrule's own ExpressionError, nothing else."""
+    _check_parse_outcome(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_TOKENS), max_size=14))
+def test_issue13_fuzzing_token_soups_parse_or_are_refused(tokens: list[str]) -> None:
+    """Soups of the language's and Python's tokens parse correctly or are refused."""
+    _check_parse_outcome("".join(tokens))
+    _check_parse_outcome(" ".join(tokens))
+
+
+def test_issue13_fuzzing_never_executes_anything(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hostile expressions are refused without calling anything they name."""
+    import builtins
+
+    from chainrule.expressions import ExpressionError, evaluate, parse
+
+    called: list[str] = []
+    monkeypatch.setattr(builtins, "__import__", _recording(builtins.__import__, called))
+    for text in (
+        "__import__('os').system('echo hi')",
+        "sin.__globals__",
+        "x[0]",
+        "(lambda: 1)()",
+        "[c for c in x]",
+        "'abc'",
+        "(" * 300 + "x" + ")" * 300,
+        "9" * 5000,
+    ):
+        with pytest.raises(ExpressionError):
+            parse(text)
+    monkeypatch.undo()
+    assert "os" not in called
+    # a huge power is a tree, computed only when asked, and then numpy's inf
+    huge = parse("exp(exp(exp(1e3)))**9**9**9")
+    assert evaluate(huge, {}) == math.inf and evaluate(parse("2**99999"), {}) == math.inf
+
+
+def _recording(real: Any, called: list[str]) -> Any:
+    def record(name: str, *args: Any, **kwargs: Any) -> Any:
+        called.append(name)
+        return real(name, *args, **kwargs)
+
+    return record
+
+
+@pytest.mark.parametrize("text", ["1_00", "１０", "\u0661\u0660", "2*\uff11", "x + 1_000.5"])
+def test_issue13_item13_underscored_and_non_ascii_digits_are_not_numbers(text: str) -> None:
+    """1_00, fullwidth and Arabic-Indic digits are refused in expressions, at their column."""
+    from chainrule.expressions import ExpressionError, parse
+
+    with pytest.raises(ExpressionError) as caught:
+        parse(text)
+    bad = next(i for i, c in enumerate(text) if c == "_" or (c.isdigit() and not c.isascii()))
+    assert caught.value.column == bad + 1
+
+
+@pytest.mark.parametrize("value", ["1_00", "１", "\u0661", "+\u0661.5"])
+def test_issue13_item13_at_values_take_only_ascii_digits(value: str) -> None:
+    """--at x=١ is refused: float() would read it, chainrule does not."""
+    from chainrule.expressions import ExpressionError, parse_values
+
+    with pytest.raises(ExpressionError, match="not a finite number"):
+        parse_values([f"x={value}"])
+
+
+def test_issue13_item9_errors_echo_a_bounded_part_of_the_input() -> None:
+    """A 90 kB expression's error shows a short excerpt around the column, with a caret."""
+    from chainrule.expressions import ExpressionError, parse
+
+    text = "x + " * 20_000 + "y.z"
+    with pytest.raises(ExpressionError) as caught:
+        parse(text)
+    error = caught.value
+    assert error.column == len(text) - 1
+    assert len(error.one_line) < 300 and len(str(error)) < 400
+    _, shown, caret = str(error).splitlines()
+    assert shown[caret.index("^")] == "."
+    with pytest.raises(ExpressionError, match="characters long"):
+        parse("x+" * 60_000 + "x")
+
+
+def test_issue13_item11_escapes_and_newlines_never_reach_the_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Names and text with ANSI escapes or newlines are echoed inertly by draw and explain."""
+    hostile = "x\x1b[2J\nchainrule: error: forged"
+    for argv in (
+        ["draw", hostile, "--at", "x=1"],
+        ["explain", "x*y", "--at", "x=1", "y=2", "--wrt", hostile],
+        ["draw", "x*y", "--at", "x=1", "y=2", "--highlight", hostile],
+        ["explain", "x", "--at", f"{hostile}=1", "--wrt", "x"],
+    ):
+        status, out, err = _run(capsys, *argv)
+        assert status == 2, argv
+        assert "\x1b" not in out + err
+        assert len(err.strip().splitlines()) == 1, err

@@ -1,4 +1,4 @@
-"""Tests for chainrule.expressions: the hand-written parser, rendering, graphs, sympy."""
+"""Tests for chainrule.expressions: the parser, rendering, graphs, sympy."""
 
 from __future__ import annotations
 
@@ -153,16 +153,31 @@ def test_parse_refuses_deep_nesting_without_recursion_error() -> None:
     parse("+".join(["x"] * (MAX_DEPTH - 1)))
 
 
-def test_parse_and_to_graph_never_call_eval_or_compile(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The expression is parsed by hand: eval, exec and compile are never used."""
+def test_parse_and_to_graph_never_call_eval_or_compile_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """eval and exec are never used, and compile only builds a syntax tree (ast.parse)."""
+    import ast
+
+    real_compile = builtins.compile
+    compiled: list[str] = []
 
     def forbidden(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("Python evaluated user text")
 
-    for name in ("eval", "exec", "compile"):
+    def syntax_tree_only(source: Any, filename: Any, mode: str, flags: int = 0, **kw: Any) -> Any:
+        # Imports compile modules too; only calls that see the user's text are recorded.
+        if isinstance(source, str) and "x**2*sqrt(z)" in source:
+            compiled.append(f"{mode}, syntax tree only: {bool(flags & ast.PyCF_ONLY_AST)}")
+        return real_compile(source, filename, mode, flags, **kw)
+
+    for name in ("eval", "exec"):
         monkeypatch.setattr(builtins, name, forbidden)
+    monkeypatch.setattr(builtins, "compile", syntax_tree_only)
     tree = parse(F_TEXT)
     output, _ = to_graph(F_TEXT, {"x": 1, "y": 2, "z": 3})
+    monkeypatch.undo()
+    assert compiled and set(compiled) == {"eval, syntax tree only: True"}
     assert evaluate(tree, {"x": 1, "y": 2, "z": 3}) == pytest.approx(output.data)
 
 

@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from ..explanations.diagram import SAVE_FORMATS
+from ..expressions.tree import shown
 from .explain import add_expression_arguments, build_expression
 from .main import UsageError
 
@@ -63,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         if args.highlight not in leaves:
             listed = ", ".join(leaves) or "none"
             raise UsageError(
-                f"--highlight {args.highlight}: the expression has no name {args.highlight} "
+                f"--highlight {shown(args.highlight)}: the expression has no name "
+                f"{shown(args.highlight)} "
                 f"(its names: {listed})"
             )
         highlight = leaves[args.highlight]

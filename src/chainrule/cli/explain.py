@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..expressions import ExpressionError, names, parse, parse_values, to_graph
+from ..expressions import ExpressionError, names, parse, to_graph
+from ..expressions.tree import quoted, shown
 from ..value import Value
+from ._values import parse_values
 from .main import UsageError
 
 #: Longest derivative formula ``--symbolic`` prints, in sympy's ``count_ops``.
@@ -87,14 +89,16 @@ def build_expression(text: str, pairs: list[str]) -> tuple[Value, dict[str, Valu
     try:
         values = parse_values(pairs)
     except ExpressionError as error:
-        raise UsageError(f"--at {error.text!r} at column {error.column}: {error.message}") from None
+        shown = quoted(error.text, 40)
+        raise UsageError(f"--at {shown} at column {error.column}: {error.message}") from None
     known = names(tree)
     for pair, name in zip(pairs, values):
         if name not in known:
             listed = ", ".join(known) or "none"
             column = len(pair) - len(pair.lstrip()) + 1
             raise UsageError(
-                f"--at {pair!r} at column {column}: {name} does not appear in the expression "
+                f"--at {quoted(pair, 40)} at column {column}: {name} does not appear in the "
+                "expression "
                 f"(its names: {listed})"
             )
     try:
@@ -114,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
     if args.wrt not in leaves:
         listed = ", ".join(leaves) or "none"
         raise UsageError(
-            f"--wrt {args.wrt}: the expression has no name {args.wrt} (its names: {listed})"
+            f"--wrt {shown(args.wrt)}: the expression has no name {shown(args.wrt)} "
+            f"(its names: {listed})"
         )
     explanation = explain(
         output, leaves[args.wrt], max_paths=args.max_paths, unicode=not args.ascii

@@ -104,7 +104,7 @@ def symbolic(output: Node, wrt: Node | str | None = None, *, simplify: bool = Tr
         ImportError: without sympy (``pip install "chainrule[symbolic]"``).
         SymbolicError: for structural tensor ops or multi-element nodes.
     """
-    from ..expressions import _sympy
+    from ..expressions.conversion import _sympy
 
     sympy = _sympy()
     order = all_nodes(output)
