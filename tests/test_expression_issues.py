@@ -237,3 +237,56 @@ def test_issue13_item11_escapes_and_newlines_never_reach_the_terminal(
         assert status == 2, argv
         assert "\x1b" not in out + err
         assert len(err.strip().splitlines()) == 1, err
+
+
+# --- issue 11 item 5: a leading minus, and w_0 drawn as w₀ --------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["draw", "--", "-x*y", "--at", "x=1", "y=2"],
+        ["draw", "-x*y", "--at", "x=1", "y=2"],
+        ["draw", "--at", "x=1", "y=2", "--", "-x*y"],
+        ["draw", "--at", "x=1", "y=2", "-x*y"],
+        ["draw", "--rankdir", "TB", "-x*y", "--at", "x=1", "y=2"],
+        ["explain", "--", "-x*y", "--at", "x=1", "y=2", "--wrt", "x"],
+        ["explain", "-x*y", "--wrt", "x", "--at", "x=1", "y=2"],
+        ["explain", "--wrt", "x", "--at", "x=1", "y=2", "-x*y"],
+    ],
+)
+def test_issue11_item5_leading_minus_expression_in_any_argument_order(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    """-x*y is the expression wherever it stands, with or without --."""
+    status, out, err = _run(capsys, *argv)
+    assert status == 0, err
+    assert ("−x·y" in out) if argv[0] == "explain" else ("−x" in out and "value −2" in out)
+
+
+def test_issue11_item5_stray_words_and_missing_parts_say_how(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An unquoted expression, a missing expression or --wrt exit 2 saying what to write."""
+    status, _, err = _run(capsys, "draw", "x", "y", "--at", "x=1")
+    assert status == 2 and "in quotes" in err
+    status, _, err = _run(capsys, "draw", "--at", "x=1")
+    assert status == 2 and "an expression is required" in err
+    status, _, err = _run(capsys, "explain", "x*y", "--at", "x=1", "y=2")
+    assert status == 2 and "--wrt NAME is required" in err
+
+
+def test_issue11_item5_w_0_is_drawn_and_reported_as_w_subscript_0(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """w_0 and x_i become w₀ and xᵢ in diagram labels and explain's report; sympy keeps w_0."""
+    pytest.importorskip("sympy")
+    status, out, _ = _run(capsys, "draw", "w_0*x_i + b", "--at", "w_0=1", "x_i=2", "b=0")
+    assert status == 0 and "w<SUB>0</SUB>" in out and "x<SUB>i</SUB>" in out
+    argv = ["explain", "w_0*x_i", "--at", "w_0=1", "x_i=2", "--wrt", "w_0", "--symbolic"]
+    status, out, _ = _run(capsys, *argv)
+    assert status == 0
+    assert "f = w₀·xᵢ, at w₀ = 1, xᵢ = 2" in out and "∂f/∂w₀ as a sum" in out
+    assert "= x_i" in out and "= 2 at the point" in out
+    status, out, _ = _run(capsys, "draw", "my_rate*x", "--at", "my_rate=1", "x=2")
+    assert status == 0 and "my_rate" in out

@@ -12,7 +12,12 @@ from pathlib import Path
 
 from ..explanations.diagram import SAVE_FORMATS
 from ..expressions.tree import shown
-from .explain import add_expression_arguments, build_expression
+from .explain import (
+    accept_leading_minus,
+    add_expression_arguments,
+    build_expression,
+    expression_arguments,
+)
 from .main import UsageError
 
 DESCRIPTION = (
@@ -46,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--highlight", metavar="NAME", help="emphasise every path from this input to the output"
     )
+    accept_leading_minus(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
                 f"-o {args.output}: cannot tell the format from {suffix or 'no suffix'!r}; "
                 f"use a file name ending in {', '.join(SAVE_FORMATS)}"
             )
+    expression_arguments(args)
     output, leaves = build_expression(args.expression, args.at)
     highlight = None
     if args.highlight is not None:

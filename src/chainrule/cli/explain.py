@@ -7,6 +7,7 @@ The expression is parsed by :mod:`chainrule.expressions` (numbers, names,
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from ..expressions import ExpressionError, names, parse, to_graph
@@ -28,12 +29,16 @@ DESCRIPTION = (
 
 
 def add_expression_arguments(parser: argparse.ArgumentParser) -> None:
-    """The expression and ``--at`` arguments that ``draw`` and ``explain`` share."""
+    """The expression and ``--at`` arguments that ``draw`` and ``explain`` share.
+
+    Call :func:`accept_leading_minus` once all the command's options are added.
+    """
     parser.add_argument(
         "expression",
+        nargs="?",  # may also come last, after --at's pairs (read by expression_arguments)
         help="e.g. 'cos(x**2*y) + x**2*sqrt(z)': numbers, names, + - * / **, "
         "parentheses, exp log sin cos tan sqrt tanh sigmoid relu abs softplus "
-        "(one that starts with '-' goes last, after --)",
+        "(one that starts with '-', like '-x*y', may go anywhere)",
     )
     parser.add_argument(
         "--at",
@@ -43,13 +48,52 @@ def add_expression_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="the point: a value for every name in the expression, e.g. --at x=1 y=2 z=3",
     )
+    # After '--' argparse takes every argument as positional, options included
+    # (draw -- '-x*y' --at x=1): they are collected here and read again.
+    parser.add_argument("after", nargs="*", help=argparse.SUPPRESS)
+    parser.set_defaults(reread=parser)
+
+
+def accept_leading_minus(parser: argparse.ArgumentParser) -> None:
+    """Let an argument that starts with one '-' (``-x*y``) be the expression.
+
+    argparse takes such an argument for an option unless it looks like a negative
+    number and the command has no option that does; widening "negative number" to
+    any ``-`` followed by a non-dash (after the command's own options are added, so
+    that ``-o``, ``-h`` still work as options) makes ``-x*y`` a value anywhere.
+    """
+    parser._negative_number_matcher = _LEADING_MINUS
+
+
+_LEADING_MINUS = re.compile(r"^-[^-]")
+
+
+def expression_arguments(args: argparse.Namespace) -> None:
+    """Read again what followed ``--`` (``draw -- '-x*y' --at x=1``), into ``args``.
+
+    Raises:
+        UsageError: for stray words (an expression in two pieces, without quotes).
+    """
+    if args.expression is None:
+        # --at x=1 y=2 'x*y': --at takes every value that follows it, the expression too
+        if not args.at or "=" in args.at[-1]:
+            raise UsageError("an expression is required, e.g. 'x*y' --at x=1 y=2")
+        args.expression = args.at.pop()
+    if args.after and args.after[0].startswith("--"):
+        expression, after = args.expression, args.after
+        args.after = []
+        args.reread.parse_args([*after, "--", expression], namespace=args)
+    if args.after:
+        raise UsageError(
+            f"unexpected argument {shown(args.after[0])} after the expression "
+            f"{shown(args.expression)}: give the expression as one argument, in quotes "
+            "('x * y'), and the point with --at NAME=VALUE"
+        )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_expression_arguments(parser)
-    parser.add_argument(
-        "--wrt", required=True, metavar="NAME", help="the input to differentiate by"
-    )
+    parser.add_argument("--wrt", metavar="NAME", help="the input to differentiate by (required)")
     parser.add_argument(
         "--max-paths",
         type=_non_negative,
@@ -64,6 +108,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also print the derivative as a formula (needs sympy: the symbolic extra)",
     )
     parser.add_argument("--ascii", action="store_true", help="plain ASCII output")
+    accept_leading_minus(parser)
 
 
 def _non_negative(text: str) -> int:
@@ -108,12 +153,27 @@ def build_expression(text: str, pairs: list[str]) -> tuple[Value, dict[str, Valu
         hint = f"; add {missing[0]}=… to --at" if missing else ""
         raise UsageError(error.one_line + hint) from None
     output.label = "f" if "f" not in leaves else None
+    for name, leaf in leaves.items():
+        leaf.label = subscripted(name)
     return output, leaves
+
+
+_SUBSCRIPTED_NAME = re.compile(r"([A-Za-z][A-Za-z0-9]*)_([0-9]+|[a-z])")
+
+
+def subscripted(name: str) -> str:
+    """A name as a label: ``w_0`` becomes ``w_{0}`` (drawn w₀), ``x_i`` ``x_{i}``; a
+    name like ``my_rate`` (more than one letter after ``_``) stays as written."""
+    match = _SUBSCRIPTED_NAME.fullmatch(name)
+    return f"{match.group(1)}_{{{match.group(2)}}}" if match else name
 
 
 def run(args: argparse.Namespace) -> int:
     from ..explanations.paths import explain
 
+    expression_arguments(args)
+    if args.wrt is None:
+        raise UsageError("--wrt NAME is required: the input to differentiate by")
     output, leaves = build_expression(args.expression, args.at)
     if args.wrt not in leaves:
         listed = ", ".join(leaves) or "none"
@@ -137,6 +197,9 @@ def _symbolic_lines(
 ) -> str:
     from ..explanations.symbolic import symbolic
 
+    # sympy's symbols are the names as written (w_0), not the drawn labels (w_{0})
+    for name, leaf in leaves.items():
+        leaf.label = name
     try:
         formula = symbolic(output, args.wrt)
     except ImportError as error:
