@@ -18,7 +18,15 @@ not improved by ``tol`` for more than ``n_iter_no_change`` epochs, and a
 
 Each batch's training step is compiled with :func:`chainrule.compile`: recorded once
 per batch shape, then replayed into preallocated buffers, bit for bit what eager mode
-computes (``fit`` gives the same weights and ``loss_curve_`` either way).
+computes (``fit`` gives the same weights and ``loss_curve_`` either way). The epochs
+run in chainrule's one training loop (:func:`chainrule.training.run_epochs`, the loop
+of :func:`chainrule.fit`): scikit-learn's stopping rule is one of its stopping rules,
+and a diverging loss is caught there (the best weights are kept and
+:class:`TrainingDivergedError` names the epoch).
+
+``fit(X, y, sample_weight=)`` weighs examples as scikit-learn does: the objective of a
+batch is ``(Σ sᵢ·lossᵢ + alpha/2 · Σ‖W‖²) / Σ sᵢ``; :class:`MLPClassifier` also takes
+``class_weight`` (``"balanced"`` or ``{label: weight}``), multiplying the sample weights.
 
 scikit-learn is an optional extra: ``pip install "chainrule[sklearn]"``.
 """
@@ -38,8 +46,10 @@ try:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import accuracy_score, r2_score
     from sklearn.model_selection import train_test_split
+    from sklearn.utils.class_weight import compute_sample_weight
     from sklearn.utils.multiclass import check_classification_targets, type_of_target
     from sklearn.utils.validation import (
+        _check_sample_weight,
         check_is_fitted,
         check_random_state,
         column_or_1d,
@@ -51,11 +61,10 @@ except ImportError as error:  # pragma: no cover - exercised only without scikit
     ) from error
 
 from . import functions, nn, optim
-from .compiler import CompiledStep
-from .compiler import compile as compile_step
 from .errors import ChainruleError
 from .functional import enable_grad, no_grad
 from .tensor import Tensor
+from .training import History, run_epochs
 
 __all__ = ["InvalidParameterError", "MLPClassifier", "MLPRegressor", "TrainingDivergedError"]
 
@@ -142,6 +151,7 @@ class _BaseMLP(BaseEstimator):
         """
         state = dict(super().__getstate__())  # a copy: object's state is the live __dict__
         state.pop("_compiled_step", None)
+        state.pop("_compiled_weighted_step", None)
         state.pop("_compiled_batch_lengths", None)
         return state
 
@@ -178,6 +188,10 @@ class _BaseMLP(BaseEstimator):
 
     def _data_loss(self, logits: Tensor, *arrays: np.ndarray) -> Tensor:
         """The data loss of a batch, from the arrays :meth:`_loss_arguments` gave."""
+        raise NotImplementedError
+
+    def _weighted_data_loss(self, logits: Tensor, shares: Tensor, *arrays: np.ndarray) -> Tensor:
+        """The data loss of a batch whose examples count ``shares`` (sᵢ / Σ s) each."""
         raise NotImplementedError
 
     def _validation_score(self, logits: np.ndarray, targets: np.ndarray) -> float:
@@ -251,7 +265,24 @@ class _BaseMLP(BaseEstimator):
 
     # --- training ------------------------------------------------------------------------
 
-    def _fit(self, X: Any, y: Any, *, incremental: bool, classes: Any = None) -> _BaseMLP:
+    def _example_weights(
+        self, y: np.ndarray, sample_weight: Any, X: np.ndarray
+    ) -> np.ndarray | None:
+        """Each example's weight (sample_weight, times class_weight for classifiers)."""
+        if sample_weight is None:
+            return None
+        # Refuses negative, NaN and all-zero weights, with scikit-learn's own messages.
+        return _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+
+    def _fit(
+        self,
+        X: Any,
+        y: Any,
+        *,
+        incremental: bool,
+        classes: Any = None,
+        sample_weight: Any = None,
+    ) -> _BaseMLP:
         self._check_params()
         hidden = self._hidden_sizes()
         if incremental and self.early_stopping:
@@ -272,6 +303,7 @@ class _BaseMLP(BaseEstimator):
         targets = self._encode_targets(
             y, first_pass=first_pass, incremental=incremental, classes=classes, dtype=dtype
         )
+        weights = self._example_weights(y, sample_weight, X)
         rng = check_random_state(self.random_state)
 
         if first_pass:
@@ -305,8 +337,9 @@ class _BaseMLP(BaseEstimator):
         if not incremental or self._optimizer is None:
             self._optimizer = self._make_optimizer()
             # A compiled step drives one optimizer: a new optimizer needs a new step.
-            self._compiled_step: CompiledStep | None = None
-        self._run_epochs(X, targets, rng, incremental=incremental)
+            self._compiled_step: Any = None
+            self._compiled_weighted_step: Any = None
+        self._run_epochs(X, targets, weights, rng, incremental=incremental)
         self._publish_weights()
         return self
 
@@ -344,12 +377,34 @@ class _BaseMLP(BaseEstimator):
         logits = self.network_.forward_logits(X_batch)
         loss = self._data_loss(logits, *loss_arrays)
         if alpha > 0:
-            penalty = sum((layer.weight * layer.weight).sum() for layer in self.network_.layers)
-            loss = loss + penalty * (0.5 * alpha / X_batch.shape[0])
+            loss = loss + self._penalty() * (0.5 * alpha / X_batch.shape[0])
         return loss
 
-    def _training_step(self) -> Callable[..., float]:
-        """One gradient step on a batch: ``step(X_batch, alpha, *loss_arrays) -> loss``.
+    def _weighted_objective(
+        self,
+        X_batch: np.ndarray,
+        alpha: float,
+        shares: np.ndarray,
+        penalty_scale: np.ndarray,
+        *loss_arrays: np.ndarray,
+    ) -> Tensor:
+        """:meth:`_objective` with example weights, as scikit-learn weighs them.
+
+        ``shares`` is sᵢ / Σ s over the batch and ``penalty_scale`` the 0-d array
+        alpha / (2 Σ s): both arguments, since Σ s changes from batch to batch.
+        """
+        logits = self.network_.forward_logits(X_batch)
+        loss = self._weighted_data_loss(logits, Tensor(shares), *loss_arrays)
+        if alpha > 0:
+            loss = loss + self._penalty() * Tensor(penalty_scale)
+        return loss
+
+    def _penalty(self) -> Tensor:
+        """Σ‖W‖² over the weight matrices (not the biases)."""
+        return sum((layer.weight * layer.weight).sum() for layer in self.network_.layers)  # type: ignore[return-value]
+
+    def _training_step(self, weighted: bool) -> Callable[..., float]:
+        """One gradient step on a batch: ``step(X_batch, alpha, *arrays) -> loss``.
 
         Compiled (the default), the step is recorded by :func:`chainrule.compile` and
         then replayed into preallocated buffers: bit for bit what the eager step
@@ -358,22 +413,26 @@ class _BaseMLP(BaseEstimator):
         """
         optimizer = self._optimizer
         assert optimizer is not None
+        objective = self._weighted_objective if weighted else self._objective
 
         def eager_step(*arguments: Any) -> float:
             optimizer.zero_grad()
-            loss = self._objective(*arguments)
+            loss = objective(*arguments)
             loss.backward()
             optimizer.step()
             return loss.item()
 
         if not _COMPILE_STEPS:
             return eager_step
-        compiled = getattr(self, "_compiled_step", None)
+        from . import compile as compile_step
+
+        # One compiled step per objective (with or without sample weights).
+        attribute = "_compiled_weighted_step" if weighted else "_compiled_step"
+        compiled = getattr(self, attribute, None)
         if compiled is None or compiled.optimizer is not optimizer:
-            compiled = self._compiled_step = compile_step(
-                self._objective, optimizer=optimizer, max_traces=_KEPT_TRACES
-            )
-            self._compiled_batch_lengths: set[int] = set()
+            compiled = compile_step(objective, optimizer=optimizer, max_traces=_KEPT_TRACES)
+            setattr(self, attribute, compiled)
+            self._compiled_batch_lengths: set[tuple[bool, int]] = set()
         replay = compiled
         stats = compiled.stats
         seen = self._compiled_batch_lengths
@@ -383,7 +442,7 @@ class _BaseMLP(BaseEstimator):
             # length that comes back (every epoch of fit does). So a length met for the
             # first time runs eagerly, and so does every batch once recordings outweigh
             # replays (partial_fit cycling through more lengths than the step keeps).
-            length = X_batch.shape[0]
+            length = (weighted, X_batch.shape[0])
             if length in seen and (
                 stats.traces <= _KEPT_TRACES or stats.replays >= 4 * stats.traces
             ):
@@ -394,65 +453,105 @@ class _BaseMLP(BaseEstimator):
         return compiled_step
 
     def _run_epochs(
-        self, X: np.ndarray, targets: np.ndarray, rng: np.random.RandomState, *, incremental: bool
+        self,
+        X: np.ndarray,
+        targets: np.ndarray,
+        weights: np.ndarray | None,
+        rng: np.random.RandomState,
+        *,
+        incremental: bool,
     ) -> None:
         early_stopping = self.early_stopping and not incremental
+        X_val = targets_val = None
         if early_stopping:
-            X, targets, X_val, targets_val = self._split_validation(X, targets, rng)
+            X, targets, weights, X_val, targets_val = self._split_validation(
+                X, targets, weights, rng
+            )
         n_samples = X.shape[0]
         batch_size = self._batch_size(n_samples)
-        step = self._training_step()
+        step = self._training_step(weights is not None)
         # The loss's arrays are arguments of the step (the targets were encoded once per
         # fit), so a compiled step replays without calling the loss; see _objective.
         positions = np.arange(batch_size)
         alpha = float(self.alpha)
-        best_state = None
-        stopped = False
-        try:
-            # NOTE: numpy's overflow warnings are silenced here because a diverging run is
-            # caught below and reported as one TrainingDivergedError that says what to do.
-            with enable_grad(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                for _ in range(1 if incremental else self.max_iter):
-                    order = rng.permutation(n_samples) if self.shuffle else np.arange(n_samples)
-                    total = 0.0
-                    for start in range(0, n_samples, batch_size):
-                        rows = order[start : start + batch_size]
-                        loss_arrays = self._loss_arguments(targets[rows], positions[: len(rows)])
-                        loss = step(X[rows], alpha, *loss_arrays)
-                        # Weighted by batch length so the epoch loss is a mean over examples.
-                        total += loss * len(rows)
-                    self.n_iter_ += 1
-                    self.t_ += n_samples
-                    self.loss_ = total / n_samples
-                    if not np.isfinite(self.loss_):
-                        raise self._diverged(f"the training loss became {self.loss_}")
-                    self.loss_curve_.append(self.loss_)
-                    if self.verbose:
-                        print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-                    if early_stopping:
-                        improved = self._track_validation(X_val, targets_val)
-                        if improved:
-                            best_state = self.network_.state_dict()
-                    else:
-                        self._track_training_loss()
-                    if self._no_improvement_count > self.n_iter_no_change:
-                        stopped = True
-                        if self.verbose:
-                            watched = "Validation score" if early_stopping else "Training loss"
-                            print(
-                                f"{watched} did not improve more than tol={self.tol} for "
-                                f"{self.n_iter_no_change} consecutive epochs. Stopping."
-                            )
-                        break
-        except KeyboardInterrupt:
-            # Ctrl-C ends training, not the program: keep what was learnt so far.
+        dtype = X.dtype
+
+        def batch_arguments(rows: np.ndarray) -> tuple[tuple[Any, ...], float]:
+            """The step's arguments after X for these rows, and the rows' total weight."""
+            loss_arrays = self._loss_arguments(targets[rows], positions[: len(rows)])
+            if weights is None:
+                return (alpha, *loss_arrays), float(len(rows))
+            batch_weights = weights[rows]
+            total = float(batch_weights.sum())
+            shares = (batch_weights / total).astype(dtype)
+            penalty_scale = np.array(0.5 * alpha / total, dtype=dtype)
+            return (alpha, shares, penalty_scale, *loss_arrays), total
+
+        total_weight = float(n_samples if weights is None else weights.sum())
+
+        def train_epoch(epoch: int) -> dict[str, float]:
+            order = rng.permutation(n_samples) if self.shuffle else np.arange(n_samples)
+            total = 0.0
+            for start in range(0, n_samples, batch_size):
+                rows = order[start : start + batch_size]
+                arguments, share = batch_arguments(rows)
+                if share == 0.0:
+                    continue  # every example of this batch has weight 0
+                # Weighted by the batch's share so the epoch loss is a mean over examples.
+                total += step(X[rows], *arguments) * share
+            self.n_iter_ += 1
+            self.t_ += n_samples
+            loss = total / total_weight
+            logs = {"loss": loss}
+            if not np.isfinite(loss):
+                return logs  # the loop stops here; loss_ and loss_curve_ keep finite values
+            self.loss_ = loss
+            self.loss_curve_.append(loss)
+            if self.verbose:
+                print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+            if early_stopping:
+                assert X_val is not None and targets_val is not None
+                logs["val_score"] = self._validation_score(self._logits(X_val), targets_val)
+            return logs
+
+        def training_objective() -> float:
+            """The objective of the weights the network holds, on all training rows."""
+            arguments, _ = batch_arguments(np.arange(n_samples))
+            with no_grad():
+                objective = self._weighted_objective if weights is not None else self._objective
+                return float(objective(X, *arguments).item())
+
+        history = History(monitor="val_score" if early_stopping else "loss")
+        # NOTE: numpy's overflow warnings are silenced here because a diverging run is
+        # caught by the loop and reported as one TrainingDivergedError that says what to do.
+        with (
+            enable_grad(),
+            np.errstate(over="ignore", invalid="ignore", divide="ignore"),
+        ):
+            run_epochs(
+                history,
+                train_epoch,
+                self.network_.parameters(),
+                epochs=1 if incremental else self.max_iter,
+                higher_is_better=early_stopping,
+                restore_best=early_stopping,
+                stop_rules=[self._stopping_rule(early_stopping)],
+                measure=training_objective,
+                first_epoch=self.n_iter_ + 1,
+            )
+        if history.interrupted:
+            # Ctrl-C ends training, not the program: the best weights so far are kept.
             warnings.warn("Training interrupted by user.", UserWarning, stacklevel=4)
-            stopped = True
-        if early_stopping and best_state is not None:
-            self.network_.load_state_dict(best_state)
-        if not all(np.isfinite(p.data).all() for p in self.network_.parameters()):
-            raise self._diverged("the weights became NaN or infinite")
-        if not incremental and not stopped and self.n_iter_ == self.max_iter:
+        if history.diverged or not all(
+            np.isfinite(p.data).all() for p in self.network_.parameters()
+        ):
+            self._publish_weights()
+            raise self._diverged(history)
+        if (
+            not incremental
+            and history.stop_reason == "completed"
+            and (self.n_iter_ == self.max_iter)
+        ):
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
                 "optimization hasn't converged yet.",
@@ -460,17 +559,53 @@ class _BaseMLP(BaseEstimator):
                 stacklevel=4,  # points at the caller of fit
             )
 
-    def _diverged(self, what: str) -> TrainingDivergedError:
+    def _stopping_rule(self, early_stopping: bool) -> Callable[[int, dict[str, float]], bool]:
+        """scikit-learn's rule: stop after more than n_iter_no_change epochs without an
+        improvement of tol in the training loss (the validation score, early stopping)."""
+
+        def rule(epoch: int, logs: dict[str, float]) -> bool:
+            if early_stopping:
+                self._track_validation(logs["val_score"])
+            else:
+                self._track_training_loss()
+            if self._no_improvement_count <= self.n_iter_no_change:
+                return False
+            if self.verbose:
+                watched = "Validation score" if early_stopping else "Training loss"
+                print(
+                    f"{watched} did not improve more than tol={self.tol} for "
+                    f"{self.n_iter_no_change} consecutive epochs. Stopping."
+                )
+            return True
+
+        return rule
+
+    def _diverged(self, history: History) -> TrainingDivergedError:
+        if history.diverged:
+            last = history.loss[-1] if history.loss else float("nan")
+            what = (
+                f"the training loss became {last}"
+                if not np.isfinite(last)
+                else f"the training loss reached {last:.4g}, far above its start"
+            )
+            epoch = history.diverged_epoch
+        else:
+            what, epoch = "the weights became NaN or infinite", self.n_iter_
+        kept = (
+            "the initial weights were kept"
+            if history.best_epoch in (None, 0)
+            else f"the weights of epoch {history.best_epoch} were kept"
+        )
         return TrainingDivergedError(
-            f"training diverged: {what} in epoch {self.n_iter_}; scale the inputs (e.g. "
-            "with sklearn.preprocessing.StandardScaler in a Pipeline) or lower "
-            f"learning_rate_init (now {self.learning_rate_init})"
+            f"training diverged: {what} in epoch {epoch} ({kept}); scale the inputs (e.g. "
+            "with sklearn.preprocessing.StandardScaler in a Pipeline) or use a smaller "
+            f"learning_rate_init (now {self.learning_rate_init}, try "
+            f"{self.learning_rate_init / 10:g})"
         )
 
-    def _track_validation(self, X_val: np.ndarray, targets_val: np.ndarray) -> bool:
-        """Score the validation set, update the patience counter; True on a new best score."""
+    def _track_validation(self, score: float) -> bool:
+        """Record a validation score, update the patience counter; True on a new best."""
         assert self.validation_scores_ is not None and self.best_validation_score_ is not None
-        score = self._validation_score(self._logits(X_val), targets_val)
         self.validation_scores_.append(score)
         if self.verbose:
             print(f"Validation score: {score:.6f}")
@@ -493,8 +628,12 @@ class _BaseMLP(BaseEstimator):
         self.best_loss_ = min(best, self.loss_)
 
     def _split_validation(
-        self, X: np.ndarray, targets: np.ndarray, rng: np.random.RandomState
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        self,
+        X: np.ndarray,
+        targets: np.ndarray,
+        weights: np.ndarray | None,
+        rng: np.random.RandomState,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
         train_rows, val_rows = train_test_split(
             np.arange(X.shape[0]),
             test_size=self.validation_fraction,
@@ -507,7 +646,14 @@ class _BaseMLP(BaseEstimator):
                 f"{self.validation_fraction} of {X.shape[0]} samples leaves {len(val_rows)}. "
                 "Increase 'validation_fraction' or the size of your dataset."
             )
-        return X[train_rows], targets[train_rows], X[val_rows], targets[val_rows]
+        kept_weights = None if weights is None else weights[train_rows]
+        return (
+            X[train_rows],
+            targets[train_rows],
+            kept_weights,
+            X[val_rows],
+            targets[val_rows],
+        )
 
     def _batch_size(self, n_samples: int) -> int:
         batch_size: Any = self.batch_size
@@ -583,6 +729,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         beta_2: Adam's decay rate of the second moment, in [0, 1).
         epsilon: Adam's numerical-stability constant.
         n_iter_no_change: stop after more than this many epochs without progress.
+        class_weight: ``"balanced"`` (each class weighs n_samples / (n_classes · its
+            count)), a dict ``{label: weight}`` (labels left out weigh 1), or None. It
+            multiplies ``fit``'s ``sample_weight``. Not for multilabel ``y``.
 
     Attributes:
         classes_: the class labels (for multilabel ``y``, the label indices).
@@ -601,21 +750,78 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             output activation's scikit-learn name (``"logistic"`` or ``"softmax"``).
     """
 
-    def fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> MLPClassifier:
+    def __init__(
+        self,
+        hidden_layer_sizes: int | Iterable[int] = (100,),
+        activation: str = "relu",
+        *,
+        solver: str = "adam",
+        alpha: float = 0.0001,
+        batch_size: int | str = "auto",
+        learning_rate_init: float = 0.001,
+        max_iter: int = 200,
+        shuffle: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        tol: float = 1e-4,
+        verbose: bool = False,
+        warm_start: bool = False,
+        momentum: float = 0.9,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        n_iter_no_change: int = 10,
+        class_weight: dict[Any, float] | str | None = None,
+    ) -> None:
+        super().__init__(
+            hidden_layer_sizes,
+            activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+        )
+        self.class_weight = class_weight
+
+    def fit(
+        self,
+        X: npt.ArrayLike,
+        y: npt.ArrayLike,
+        sample_weight: npt.ArrayLike | None = None,
+    ) -> MLPClassifier:
         """Train the network on ``X`` and labels ``y``.
 
         Args:
             X: training inputs, shape (n_samples, n_features): array, list or DataFrame.
             y: class labels, shape (n_samples,) (any labels: ints, strings ...), or a
                 0/1 indicator matrix (n_samples, n_labels) for multilabel problems.
+            sample_weight: one weight (at least 0) per sample; None weighs all alike.
 
         Returns:
             The fitted estimator.
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     def partial_fit(
-        self, X: npt.ArrayLike, y: npt.ArrayLike, classes: npt.ArrayLike | None = None
+        self,
+        X: npt.ArrayLike,
+        y: npt.ArrayLike,
+        classes: npt.ArrayLike | None = None,
+        sample_weight: npt.ArrayLike | None = None,
     ) -> MLPClassifier:
         """Train one epoch on ``X``, ``y``, continuing from the current weights and optimizer.
 
@@ -624,11 +830,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             y: labels for ``X``.
             classes: every label the model will ever see; required on the first call
                 (for single-label ``y``), since one batch need not contain them all.
+            sample_weight: one weight (at least 0) per sample; None weighs all alike.
 
         Returns:
             The estimator.
         """
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def predict(self, X: npt.ArrayLike) -> np.ndarray:
         """Predicted class labels (the most probable class), shape (n_samples,).
@@ -794,6 +1001,36 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         loss = (functions.softplus(logits) - Tensor(arrays[0]) * logits).sum()
         return loss * (1.0 / logits.shape[0])
 
+    def _weighted_data_loss(self, logits: Tensor, shares: Tensor, *arrays: np.ndarray) -> Tensor:
+        if self.out_activation_ == "softmax":
+            positions, classes = arrays
+            log_probabilities = logits.log_softmax(axis=-1)
+            return (-log_probabilities[positions, classes] * shares).sum()
+        losses = functions.softplus(logits) - Tensor(arrays[0]) * logits
+        return (losses * shares.reshape(-1, 1)).sum()
+
+    def _example_weights(
+        self, y: np.ndarray, sample_weight: Any, X: np.ndarray
+    ) -> np.ndarray | None:
+        weights = super()._example_weights(y, sample_weight, X)
+        if self.class_weight is None:
+            return weights
+        if self._multilabel:
+            raise InvalidParameterError(
+                "class_weight is not supported for multilabel targets (each label is its "
+                "own yes/no class); weigh examples with sample_weight instead"
+            )
+        if not (self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
+            raise InvalidParameterError(
+                f'class_weight must be "balanced", a dict {{label: weight}} or None, got '
+                f"{self.class_weight!r}"
+            )
+        per_class = compute_sample_weight(self.class_weight, y).astype(X.dtype)
+        weights = per_class if weights is None else weights * per_class
+        if not weights.any():
+            raise ValueError("sample_weight and class_weight give every sample weight 0")
+        return weights
+
     def _validation_score(self, logits: np.ndarray, targets: np.ndarray) -> float:
         if self.out_activation_ == "softmax":
             return float(accuracy_score(targets, np.argmax(logits, axis=1)))
@@ -857,29 +1094,41 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             of ``y``) and the output activation's name (``"identity"``).
     """
 
-    def fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> MLPRegressor:
+    def fit(
+        self,
+        X: npt.ArrayLike,
+        y: npt.ArrayLike,
+        sample_weight: npt.ArrayLike | None = None,
+    ) -> MLPRegressor:
         """Train the network on ``X`` and targets ``y``.
 
         Args:
             X: training inputs, shape (n_samples, n_features): array, list or DataFrame.
             y: targets, shape (n_samples,) or (n_samples, n_outputs).
+            sample_weight: one weight (at least 0) per sample; None weighs all alike.
 
         Returns:
             The fitted estimator.
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> MLPRegressor:
+    def partial_fit(
+        self,
+        X: npt.ArrayLike,
+        y: npt.ArrayLike,
+        sample_weight: npt.ArrayLike | None = None,
+    ) -> MLPRegressor:
         """Train one epoch on ``X``, ``y``, continuing from the current weights and optimizer.
 
         Args:
             X: inputs, shape (n_samples, n_features).
             y: targets for ``X``.
+            sample_weight: one weight (at least 0) per sample; None weighs all alike.
 
         Returns:
             The estimator.
         """
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X: npt.ArrayLike) -> np.ndarray:
         """Predicted targets: shape (n_samples,) for one output, else (n_samples, n_outputs).
@@ -934,6 +1183,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         # NOTE: the ops (and their order) of nn.mse_loss, on a target Tensor holding the
         # argument itself (nn.mse_loss would copy it, freezing a compiled step's copy).
         return ((Tensor(arrays[0]) - logits) ** 2).mean() * 0.5
+
+    def _weighted_data_loss(self, logits: Tensor, shares: Tensor, *arrays: np.ndarray) -> Tensor:
+        # scikit-learn's weighted squared loss: ½ Σᵢ sᵢ·mean_j (y − ŷ)² / Σ s.
+        squares = (Tensor(arrays[0]) - logits) ** 2
+        return (squares * shares.reshape(-1, 1)).sum() * (0.5 / logits.shape[1])
 
     def _validation_score(self, logits: np.ndarray, targets: np.ndarray) -> float:
         return float(r2_score(targets, logits))

@@ -25,12 +25,9 @@ faster that way; the learned weights are then converted back to raw units exactl
 from __future__ import annotations
 
 import math
-import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -39,6 +36,7 @@ from ..datasets import load_titanic
 from ..errors import ChainruleError
 from ..functional import no_grad
 from ..tensor import tensor
+from ..training import Progress, fit
 
 __all__ = [
     "DEFAULT_EPOCHS",
@@ -339,7 +337,7 @@ def run_titanic_experiment(
     )
 
     total_fits = 4 + 2 * restarts
-    with _progress_bar(total_fits, "training", progress) as step:
+    with Progress(total_fits, "fit", enabled=progress, description="training", leave=False) as bar:
         curves: dict[str, np.ndarray] = {}
         for name, features, columns in (
             ("logistic regression (age, male)", inputs, ["age", "male"]),
@@ -350,9 +348,9 @@ def run_titanic_experiment(
             ),
         ):
             everyone = _fit_logistic(features, survived, epochs)
-            step()
+            bar.update()
             split_fit = _fit_logistic(features[train], survived[train], epochs)
-            step()
+            bar.update()
             curves[name] = everyone.loss_curve
             models.append(
                 ModelResult(
@@ -371,11 +369,11 @@ def run_titanic_experiment(
         fits = []
         for mlp_seed in mlp_seeds:
             fits.append(_fit_mlp(inputs, survived, hidden, epochs, mlp_seed))
-            step()
+            bar.update()
         split_fits = []
         for mlp_seed in mlp_seeds:
             split_fits.append(_fit_mlp(inputs[train], survived[train], hidden, epochs, mlp_seed))
-            step()
+            bar.update()
 
     restart_results = [
         RestartResult(
@@ -580,19 +578,20 @@ def _fit_mlp(
 ) -> _MLPFit:
     """Train the 3→hidden→1 sigmoid network on (age, male) by backprop, full batch."""
     standardiser = _Standardiser.fit(inputs)
-    x = tensor(standardiser(inputs))
-    y = target.reshape(-1, 1)
     network = _new_network(hidden, seed)
-    optimizer = optim.Adam(network.parameters(), lr=MLP_LR)
-    curve = np.empty(epochs)
-    for epoch in range(epochs):
-        optimizer.zero_grad()
-        # Logits + the logit form of the log loss: the same gradient as log loss on
-        # σ(logit), without log(0) once the output saturates.
-        loss = nn.binary_cross_entropy_with_logits(network.forward_logits(x), y)
-        loss.backward()
-        optimizer.step()
-        curve[epoch] = loss.item()
+    # chainrule's one training loop, full batch. Its log loss after the sigmoid output
+    # is computed from the logits: the same gradient as log loss on σ(logit), without
+    # log(0) once the output saturates.
+    history = fit(
+        network,
+        standardiser(inputs),
+        target,
+        loss="log_loss",
+        optimizer=optim.Adam(network.parameters(), lr=MLP_LR),
+        epochs=epochs,
+        progress=False,
+    )
+    curve = np.array(history.loss)
 
     state = network.state_dict()
     raw_weight, raw_bias = _raw_units(
@@ -730,29 +729,3 @@ def handout_predictions(
     names = list(cases)
     inputs = np.array([cases[name] for name in names], dtype=np.float64)
     return dict(zip(names, (float(p) for p in _network_output(network, inputs))))
-
-
-# --- progress ---------------------------------------------------------------------------
-
-
-@contextmanager
-def _progress_bar(total: int, description: str, enabled: bool) -> Iterator[Callable[[], None]]:
-    """Yield a "one step done" callback; draws a tqdm bar only on a terminal."""
-    bar: Any = None
-    if enabled and sys.stderr.isatty():
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            bar = None  # the bar is a nicety: without the "progress" extra, run silently
-        else:
-            bar = tqdm(total=total, desc=description, leave=False, file=sys.stderr)
-
-    def step() -> None:
-        if bar is not None:
-            bar.update(1)
-
-    try:
-        yield step
-    finally:
-        if bar is not None:
-            bar.close()
