@@ -14,7 +14,9 @@ import chainrule as cr
 from chainrule import ops
 from chainrule._broadcast import unbroadcast
 from chainrule._math import ARRAY
-from chainrule.compiler import CompileError, _Planner, _run
+from chainrule.compile import CompileError
+from chainrule.compile.planning import _Adjoint, _Planner
+from chainrule.compile.recording import _run
 
 DTYPES = (np.float32, np.float64)
 
@@ -210,8 +212,6 @@ def test_planned_unbroadcast_matches_helper(
     """The planned reduction that undoes broadcasting equals chainrule's unbroadcast."""
     adjoint = np.random.default_rng(2).normal(size=shape).astype(np.float32)
     run: list[Any] = []
-    from chainrule.compiler import _Adjoint
-
     planner = _Planner([], [], False, False, {}, set())
     fitted = planner._fit(_Adjoint(adjoint, owned=True), target, run)
     assert same_bits(fitted.array, unbroadcast(adjoint, target))

@@ -10,6 +10,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+# NOTE: the function chainrule.compile shares its name with the package that holds it:
+# importing the package here, eagerly (it needs only numpy), makes the name mean the
+# function from then on; the package's modules stay importable by their full names.
+from .compile import compile as compile
 from .errors import AnomalyError as AnomalyError
 from .errors import ChainruleError as ChainruleError
 from .errors import GradcheckError as GradcheckError
@@ -58,7 +62,6 @@ _LAZY = {
     "History": "chainrule.training:History",
     "save": "chainrule.io:save",
     "load": "chainrule.io:load",
-    "compile": "chainrule.compiler:compile",
     "draw": "chainrule.explanations:draw",
     "draw_network": "chainrule.explanations:draw_network",
     "explain": "chainrule.explanations:explain",
