@@ -7,7 +7,7 @@ decides the order in which to ask and where the adjoints go.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -202,31 +202,69 @@ def backward(root: Node, seed: Any, retain_all: bool = False) -> None:
 def walk_backward(root: Node, seed: Any, retain_all: bool = False) -> None:
     """The generic backward walk behind :func:`backward`, for any kind of node.
 
-    Asks each node's op for the contributions to its parents (:meth:`Op.vjp
-    <chainrule.ops.Op.vjp>`) in reverse topological order and sums them per node in
-    a dict keyed by ``id`` that lives for this call only.
+    Takes each node's adjoint from :func:`adjoints` and stores it: leaves accumulate
+    it in ``grad``, interior nodes that retain their gradient get it set.
 
     Args:
         root: the node to differentiate.
         seed: ∂output/∂root, shaped like ``root.data``.
         retain_all: store the adjoint of every interior node in its ``grad``.
     """
-    order = topological_order(root)
-    adjoints: dict[int, Any] = {id(root): seed}
+    for node, adjoint in adjoints(root, seed):
+        if node.op is None:
+            node._accumulate_leaf_grad(adjoint)
+        elif retain_all or node._retains_grad():
+            node.grad = adjoint
+
+
+def _op_vjp(node: Node, adjoint: Any) -> list[Any]:
+    op = node.op
+    assert op is not None  # adjoints() asks only interior nodes
+    return op.vjp(node, adjoint)
+
+
+def _add(previous: Any, contribution: Any) -> Any:
+    return previous + contribution
+
+
+def adjoints(
+    root: Node,
+    seed: Any,
+    *,
+    order: list[Node] | None = None,
+    chain: Callable[[Node, Any], Iterable[Any]] = _op_vjp,
+    add: Callable[[Any, Any], Any] = _add,
+) -> Iterator[tuple[Node, Any]]:
+    """Every node reached from ``root``, children first, with its adjoint ∂root/∂node.
+
+    The one backward walk: :func:`backward`, the path-sum explainer and the planner of
+    :func:`chainrule.compile` all take their adjoints from it. It changes no node; a
+    generator, so each adjoint can be used and dropped as the walk goes on. A node is
+    yielded once its adjoint is complete, before it passes that adjoint on.
+
+    Args:
+        root: the output node.
+        seed: ∂output/∂root.
+        order: ``topological_order(root)``, if the caller has it already.
+        chain: ``chain(node, adjoint)`` gives one contribution per parent (``None``
+            where a parent needs none): the chain rule, by default each op row's
+            :meth:`~chainrule.ops.Op.vjp`.
+        add: sums two contributions to one node's adjoint.
+    """
+    if order is None:
+        order = topological_order(root)
+    pending: dict[int, Any] = {id(root): seed}
     for node in reversed(order):
-        adjoint = adjoints.pop(id(node), None)
+        adjoint = pending.pop(id(node), None)
         if adjoint is None:
             continue
-        op = node.op
-        if op is None:
-            node._accumulate_leaf_grad(adjoint)
+        yield node, adjoint
+        if node.op is None:
             continue
-        if retain_all or node._retains_grad():
-            node.grad = adjoint
         # apply the chain rule: each parent receives adjoint · ∂node/∂parent
-        for parent, contribution in zip(node.parents, op.vjp(node, adjoint)):
+        for parent, contribution in zip(node.parents, chain(node, adjoint)):
             if contribution is None:
                 continue
             key = id(parent)
-            previous = adjoints.get(key)
-            adjoints[key] = contribution if previous is None else previous + contribution
+            previous = pending.get(key)
+            pending[key] = contribution if previous is None else add(previous, contribution)

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._broadcast import broadcast_axes, unbroadcast
 from .._math import ARRAY
-from ..graph import Node, topological_order
+from ..graph import Node, adjoints, topological_order
 from ..ops import Instruction, Op, Scratch
 from ..tensor import Tensor
 from .recording import (
@@ -297,35 +297,40 @@ class _Planner:
     # -- backward --
 
     def plan_backward(self, event: _BackwardEvent) -> None:
+        """Plan one ``backward()`` over the walk of :func:`chainrule.graph.adjoints`."""
         root = event.root
         if id(root) not in self.produced:
             raise _Uncompilable("backward() was called on a tensor the step did not compute")
         event.seed_buffer = np.array(event.seed, copy=True)
-        adjoints: dict[int, _Adjoint] = {id(root): _Adjoint(event.seed_buffer, owned=False)}
         run: list[Instruction] = []
-        for node in reversed(topological_order(root)):
-            adjoint = adjoints.pop(id(node), None)
-            if adjoint is None:
-                continue
+
+        def chain(node: Node, adjoint: _Adjoint) -> list[_Adjoint | None]:
+            return self._plan_node(node, adjoint, event.retain_all, run)
+
+        def add(previous: _Adjoint, contribution: _Adjoint) -> _Adjoint:
+            return self._accumulate(previous, contribution, run)
+
+        seed = _Adjoint(event.seed_buffer, owned=False)
+        passed_on: _Adjoint | None = None  # the adjoint of the node planned last
+        for node, adjoint in adjoints(root, seed, chain=chain, add=add):
+            if passed_on is not None:  # its contributions are summed: its buffer is free
+                self._release(passed_on.array)
+                passed_on = None
             if node.op is None:
                 event.leaves.append(self._leaf_gradient(node, adjoint, run))  # type: ignore[arg-type]
                 continue
-            retains = event.retain_all or node._retains_grad()
-            if retains:
+            if event.retain_all or node._retains_grad():
                 event.retained.append((node, adjoint.array))
                 self._expose(adjoint.array)
-            self._plan_node(node, adjoint, retains, adjoints, run)
-            self._release(adjoint.array)
+            passed_on = adjoint
+        if passed_on is not None:
+            self._release(passed_on.array)
         event.run = run
 
     def _plan_node(
-        self,
-        node: Node,
-        adjoint: _Adjoint,
-        retains: bool,
-        adjoints: dict[int, _Adjoint],
-        run: list[Instruction],
-    ) -> None:
+        self, node: Node, adjoint: _Adjoint, retain_all: bool, run: list[Instruction]
+    ) -> list[_Adjoint | None]:
+        """The planned contribution of ``node``'s adjoint to each parent (the chain rule)."""
         op = node.op
         assert op is not None
         producer = self.produced.get(id(node))
@@ -335,21 +340,21 @@ class _Planner:
         out = self.storage[id(node)]
         inputs = [self.storage[id(parent)] for parent in node.parents]
         wanting = [parent for parent in node.parents if parent._needs_grad()]
+        retains = retain_all or node._retains_grad()
         # The adjoint may be handed on in place only to a single consumer.
         transferable = adjoint.owned and not retains and len(wanting) == 1
+        contributions: list[_Adjoint | None] = []
         for index, (parent, partial) in enumerate(zip(node.parents, op.partials)):
             if not parent._needs_grad():
+                contributions.append(None)
                 continue
             contribution = self._hold(
                 self._contribution(
                     op, index, partial, adjoint, out, inputs, params, transferable, run
                 )
             )
-            contribution = self._fit(contribution, self.storage[id(parent)].shape, run)
-            previous = adjoints.get(id(parent))
-            adjoints[id(parent)] = (
-                contribution if previous is None else self._accumulate(previous, contribution, run)
-            )
+            contributions.append(self._fit(contribution, self.storage[id(parent)].shape, run))
+        return contributions
 
     def _contribution(
         self,

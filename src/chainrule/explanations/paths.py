@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ChainruleError
-from ..graph import Node, topological_order
+from ..graph import Node, adjoints, topological_order
 from . import naming
 from .render import readable_text
 
@@ -351,25 +351,23 @@ def _zero_like(node: Node) -> Any:
 def _backprop(output: Node, order: list[Node], wrt: Node) -> tuple[Any, int]:
     """The adjoint of ``wrt`` from a fresh reverse walk, and its multiply-add count.
 
-    The same walk as :func:`chainrule.graph.backward` (each op row's ``vjp``), kept
-    here so explaining a derivative never changes any node's ``grad``.
+    The walk of :func:`chainrule.graph.backward` (:func:`~chainrule.graph.adjoints`),
+    which changes no node's ``grad``: explaining a derivative leaves the graph as it was.
     """
-    adjoints: dict[int, Any] = {id(output): _seed(output)}
-    result = None
     multiply_adds = 0
-    for node in reversed(order):
-        adjoint = adjoints.pop(id(node), None)
+
+    def counted(node: Node, adjoint: Any) -> list[Any]:
+        nonlocal multiply_adds
+        assert node.op is not None
+        contributions = node.op.vjp(node, adjoint)
+        # one adjoint · partial per contribution, added into the parent's adjoint
+        multiply_adds += sum(contribution is not None for contribution in contributions)
+        return contributions
+
+    result = None
+    for node, adjoint in adjoints(output, _seed(output), order=order, chain=counted):
         if node is wrt:
             result = adjoint
-        if adjoint is None or node.op is None:
-            continue
-        for parent, contribution in zip(node.parents, node.op.vjp(node, adjoint)):
-            if contribution is None:
-                continue
-            multiply_adds += 1  # adjoint · partial, added into the parent's adjoint
-            key = id(parent)
-            previous = adjoints.get(key)
-            adjoints[key] = contribution if previous is None else previous + contribution
     if result is None:
         result = _zero_like(wrt)
     elif np.size(wrt.data) == 1:
