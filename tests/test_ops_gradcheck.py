@@ -36,6 +36,7 @@ UNARY = [
     Row(ops.NEG, lambda a: -a, (-3,), (3,)),
     Row(ops.EXP, lambda a: cr.exp(a), (-3,), (3,)),
     Row(ops.LOG, lambda a: cr.log(a), (0.2,), (5,)),
+    Row(ops.LOG1P, lambda a: cr.log1p(a), (-0.8,), (5,)),
     Row(ops.SIN, lambda a: cr.sin(a), (-3,), (3,)),
     Row(ops.COS, lambda a: cr.cos(a), (-3,), (3,)),
     Row(ops.TAN, lambda a: cr.tan(a), (-1.2,), (1.2,)),
@@ -179,3 +180,16 @@ def test_every_elementwise_partial_symbol_parses_as_an_expression() -> None:
             names = set(re.findall(r"[A-Za-z_]\w*", partial.symbol))
             names -= set(ops.FUNCTIONS) | {"step", "sign"}
             assert names <= allowed, (op.name, partial.symbol)
+
+
+def test_log1p_made_from_its_row_keeps_small_digits_everywhere() -> None:
+    """cr.log1p, made from its op row alone, keeps the digits of a small a for numbers,
+    Values and Tensors, with numpy's answer at -1, and its gradient is 1/(1 + a)."""
+    tiny = 1e-12
+    assert cr.log1p(tiny) == np.log1p(tiny) != np.log(1 + tiny)
+    assert cr.log1p(cr.Value(-1.0)).data == -np.inf
+    t = cr.tensor([tiny, 0.5], requires_grad=True)
+    cr.log1p(t).sum().backward()
+    np.testing.assert_array_equal(t.grad, 1 / (1 + np.array([tiny, 0.5])))
+    x = cr.Value(0.5, "x")
+    assert str(cr.symbolic(cr.log1p(x), "x")) == "1/(x + 1)"

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from . import functions
+
 # NOTE: the function chainrule.compile shares its name with the package that holds it:
 # importing the package here, eagerly (it needs only numpy), makes the name mean the
 # function from then on; the package's modules stay importable by their full names.
@@ -71,6 +73,8 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     target = _LAZY.get(name)
+    if target is None and name in functions.__all__:
+        return getattr(functions, name)  # a function made from its op row alone
     if target is None:
         raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
     module_name, _, attribute = target.partition(":")
@@ -81,4 +85,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(list(globals()) + list(_LAZY))
+    return sorted(list(globals()) + list(_LAZY) + functions.__all__)

@@ -94,6 +94,25 @@ class _ScalarMath:
     def logical_not(x: Any) -> bool:
         return not x
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other name is the math module's function of that name with numpy's answer
+        # where math raises (log1p(-1) is −inf, not ValueError), so a new op's rule
+        # needs no entry here. Looked up once, then kept on the namespace.
+        function = getattr(math, name, None)
+        fallback = getattr(np, name, None)
+        if not callable(function) or not callable(fallback):
+            raise AttributeError(f"the scalar namespace has no function {name!r}")
+
+        def scalar(*args: float) -> float:
+            try:
+                return float(function(*args))
+            except (ValueError, OverflowError):
+                with np.errstate(all="ignore"):
+                    return float(fallback(*(np.float64(a) for a in args)))
+
+        setattr(self, name, scalar)
+        return scalar
+
 
 class _ArrayMath:
     """numpy, plus the few functions numpy does not have under the same name."""
@@ -112,6 +131,14 @@ class _ArrayMath:
     where = staticmethod(np.where)
     maximum = staticmethod(np.maximum)
     logical_not = staticmethod(np.logical_not)
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other name is numpy's function of that name, so a new op's rule needs no
+        # entry here.
+        function = getattr(np, name, None)
+        if not callable(function):
+            raise AttributeError(f"the array namespace has no function {name!r}")
+        return function
 
     @staticmethod
     def sigmoid(x: np.ndarray) -> np.ndarray:

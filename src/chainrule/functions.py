@@ -165,3 +165,22 @@ def softmax(x: Any, axis: int = -1) -> Tensor:
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """x − logsumexp(x) along ``axis``, computed without overflow."""
     return _as_tensor(x).log_softmax(axis)
+
+
+def _function_for(op: Op) -> Any:
+    """The module-level function for a unary op row: ``chainrule.<name>(x)``."""
+
+    def function(x: Any) -> Any:
+        return _unary(op, x)
+
+    function.__name__ = function.__qualname__ = op.name
+    function.__doc__ = f"{op.symbol}, elementwise; ∂/∂a = {op.partials[0].symbol}."
+    return function
+
+
+# Every other function in ops.FUNCTIONS gets its chainrule.<name> from its row alone,
+# so adding an elementwise op needs no code here.
+for _name, _op in ops.FUNCTIONS.items():
+    if _name not in globals():
+        globals()[_name] = _function_for(_op)
+        __all__.append(_name)

@@ -426,6 +426,26 @@ LOG = _elementwise(
     ),
     into=_ufunc_into(np.log),
 )
+# NOTE: log1p(a) = log(1 + a) is its own op because 1 + a rounds away the digits of a
+# small a; numpy's and math's log1p keep them.
+LOG1P = _elementwise(
+    "log1p",
+    "log1p(a)",
+    lambda xp, a: xp.log1p(a),
+    Partial(
+        "1/(1 + a)",
+        lambda xp, out, a: 1.0 / (1.0 + a),
+        into=_times_local(
+            (0,),
+            0,
+            lambda local, out, ins, p: [
+                _P(np.add, 1.0, ins[0], local),
+                _P(np.divide, 1.0, local, local),
+            ],
+        ),
+    ),
+    into=_ufunc_into(np.log1p),
+)
 SIN = _elementwise(
     "sin",
     "sin(a)",
@@ -774,6 +794,7 @@ OPS: dict[str, Op] = {
         POW,
         EXP,
         LOG,
+        LOG1P,
         SIN,
         COS,
         TAN,
@@ -800,5 +821,5 @@ OPS: dict[str, Op] = {
 #: Unary elementwise ops callable by name in expressions (``chainrule draw "sin(x)"``)
 #: and in symbolic forms. ``step`` and ``sign`` appear only in partials.
 FUNCTIONS: dict[str, Op] = {
-    op.name: op for op in (EXP, LOG, SIN, COS, TAN, SQRT, TANH, SIGMOID, RELU, ABS, SOFTPLUS)
+    op.name: op for op in (EXP, LOG, LOG1P, SIN, COS, TAN, SQRT, TANH, SIGMOID, RELU, ABS, SOFTPLUS)
 }

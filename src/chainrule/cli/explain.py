@@ -37,7 +37,7 @@ def add_expression_arguments(parser: argparse.ArgumentParser) -> None:
         "expression",
         nargs="?",  # may also come last, after --at's pairs (read by expression_arguments)
         help="e.g. 'cos(x**2*y) + x**2*sqrt(z)': numbers, names, + - * / **, "
-        "parentheses, exp log sin cos tan sqrt tanh sigmoid relu abs softplus "
+        "parentheses, exp log log1p sin cos tan sqrt tanh sigmoid relu abs softplus "
         "(one that starts with '-', like '-x*y', may go anywhere)",
     )
     parser.add_argument(

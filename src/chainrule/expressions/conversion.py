@@ -179,6 +179,7 @@ def to_sympy(expr: Expr, symbols: Mapping[str, Any] | None = None) -> Any:
     functions: dict[str, Callable[..., Any]] = {
         "exp": sympy.exp,
         "log": sympy.log,
+        "log1p": lambda x: sympy.log(1 + x),
         "sin": sympy.sin,
         "cos": sympy.cos,
         "tan": sympy.tan,
