@@ -7,8 +7,11 @@ interleaved (each round times every side once, in a shuffled order) and the tabl
 medians in milliseconds and ratios to the hand-written numpy step from the same run.
 
 Sides (each optional: a missing package is skipped with a note): hand numpy; the
-matrix products alone (the BLAS limit); chainrule eager; chainrule compiled
-(``chainrule.compile(loss, optimizer=sgd)``); PyTorch eager; torch.compile; JAX jit;
+matrix products alone (the BLAS limit, printed as each row's floor with every side's
+ratio to it); chainrule eager; chainrule compiled (``chainrule.compile(loss,
+optimizer=sgd)``); chainrule compile(step) (``chainrule.compile(train_step)``, the form
+that wraps a whole eager step); chainrule fit (``chainrule.fit``, per training step,
+its set-up included); PyTorch eager; torch.compile; JAX jit;
 HIPS autograd; scikit-learn's MLP ``partial_fit``; and on the small rows the scalar
 engines: micrograd and chainrule's Value (one node per scalar, row by row).
 
@@ -60,6 +63,7 @@ class Side:
     step: Callable[[], Any]
     traced_memory: bool = True  # whether tracemalloc sees its allocations
     describe: Callable[[], str] = lambda: ""
+    steps_per_call: int = 1  # training steps one call of ``step`` runs (fit: several)
 
 
 # --- hand-written numpy -----------------------------------------------------------------
@@ -217,6 +221,81 @@ def make_chainrule_compiled(workload: Workload, dtype: Any) -> Side:
         return f"replays without the flat form: {compiled.stats.notes}"
 
     return Side(step, describe=describe)
+
+
+def make_chainrule_compiled_step(workload: Workload, dtype: Any) -> Side:
+    """chainrule.compile(train_step): the first form, wrapping a whole eager step."""
+    cr, params, optimizer, x, y = _chainrule_setup(workload, dtype)
+    loss_of = chainrule_loss_function(workload, params)
+
+    def train_step(xb: np.ndarray, yb: np.ndarray) -> Any:
+        optimizer.zero_grad()
+        loss = loss_of(xb, yb)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    compiled = cr.compile(train_step)
+
+    def step() -> float:
+        return compiled(x, y).item()
+
+    def describe() -> str:
+        stats = compiled.stats
+        if stats.eager_calls or stats.divergences:
+            return f"eager calls {stats.eager_calls}, divergences {stats.divergences}"
+        return ""
+
+    return Side(step, describe=describe)
+
+
+#: Epochs (one step each) per call of the ``chainrule.fit`` side: each call is a whole
+#: fit (checks, recording the step, the epochs), so the figure includes its set-up
+#: spread over this many steps, as a user's run of that many epochs would.
+FIT_EPOCHS = 20
+FIT_EPOCHS_LARGE = 4
+
+
+def make_chainrule_fit(workload: Workload, dtype: Any) -> Side:
+    """chainrule.fit on an nn.MLP with the same weights: one batch per epoch, no
+    shuffling, SGD; timed per training step (each call runs FIT_EPOCHS epochs)."""
+    import chainrule as cr
+    from chainrule import nn
+
+    output = "sigmoid" if workload.loss == "log_loss" else None
+    model = nn.MLP(
+        list(workload.sizes),
+        activation=workload.activation,
+        output_activation=output,
+        dtype=np.dtype(dtype).name,
+    )
+    for param, value in zip(
+        model.parameters(), [a for pair in workload.weights(dtype) for a in pair], strict=True
+    ):
+        param.data[...] = value
+    x, y = workload.data(dtype)
+    loss = {"log_loss": "log_loss", "mse": "mse", "cross_entropy": "cross_entropy"}[workload.loss]
+    first: list[float] = []
+    epochs = FIT_EPOCHS if workload.name != "large" else FIT_EPOCHS_LARGE
+
+    def step() -> float:
+        history = cr.fit(
+            model,
+            x,
+            y,
+            loss=loss,
+            optimizer="sgd",
+            lr=workload.lr,
+            epochs=epochs,
+            batch_size=workload.batch,
+            shuffle=False,
+            progress=False,
+        )
+        if not first:
+            first.append(float(history.loss[0]))
+        return first[0]
+
+    return Side(step, steps_per_call=epochs)
 
 
 # --- PyTorch ------------------------------------------------------------------------------
@@ -564,7 +643,7 @@ def worker(side_name: str, workload_name: str, dtype_name: str, memory: bool) ->
         command = line.split()
         if not command or command[0] == "quit":
             return
-        answer(seconds=time_once(side.step, int(command[1])))
+        answer(seconds=time_once(side.step, int(command[1])) / side.steps_per_call)
 
 
 #: Threads per side (None: each library's default), set by --threads.
@@ -637,6 +716,8 @@ SIDES: dict[str, tuple[Callable[[Workload, Any], Side], str | None]] = {
     "BLAS limit": (make_blas_limit, None),
     "chainrule eager": (make_chainrule_eager, "chainrule"),
     "chainrule compiled": (make_chainrule_compiled, "chainrule"),
+    "chainrule compile(step)": (make_chainrule_compiled_step, "chainrule"),
+    "chainrule fit": (make_chainrule_fit, "chainrule"),
     "PyTorch eager": (make_torch, "torch"),
     "torch.compile": (make_torch_compile, "torch"),
     "JAX jit": (make_jax, "jax"),
@@ -750,6 +831,21 @@ def run(args: argparse.Namespace) -> None:
                 cells.append(format_ms(seconds) + ratio)
             print(f"| {workload.title} | " + " | ".join(cells) + " |")
         print()
+        if "BLAS limit" in names:
+            print(f"## {dtype_name}: the BLAS floor (the step's matrix products alone) and")
+            print("each side's ratio to it")
+            print()
+            others = [name for name in names if name != "BLAS limit"]
+            print("| workload | BLAS floor (ms) | " + " | ".join(others) + " |")
+            print("|" + "---|" * (len(others) + 2))
+            for workload, medians in rows:
+                floor = medians.get("BLAS limit")
+                cells = [
+                    f"{medians[name] / floor:.2f}×" if floor and medians.get(name) else "–"
+                    for name in others
+                ]
+                print(f"| {workload.title} | {format_ms(floor)} | " + " | ".join(cells) + " |")
+            print()
     if args.memory:
         memory_table(args, names)
     if not args.no_import_times:
