@@ -386,3 +386,21 @@ def test_server_errors_are_logged_and_reported(client: TestClient, monkeypatch, 
         response = client.post(f"/api/session/{sid}/reset")
     assert response.status_code == 500 and "boom" in response.json()["error"]
     assert any("reset" in record.getMessage() for record in caplog.records)
+
+
+def test_model_of_an_upload_predicts_from_csv(client: TestClient, tmp_path, capsys) -> None:
+    """A model saved after an upload carries chainrule train's preprocessing: predict reads CSV."""
+    from chainrule.cli.main import main
+
+    sid = _new(client)["session"]
+    table = b"height,weight,kind\n1.0,2.0,a\n2.0,1.5,b\n3.0,0.5,a\n4.0,2.5,b\n5.0,1.0,a\n"
+    client.post(f"/api/session/{sid}/upload", params={"name": "plants.csv"}, content=table)
+    client.post(f"/api/session/{sid}/data", json={"target": "kind", "inputs": ["height", "weight"]})
+    model_file = tmp_path / "plants.safetensors"
+    model_file.write_bytes(client.get(f"/api/session/{sid}/model").content)
+    new_rows = tmp_path / "new.csv"
+    new_rows.write_bytes(table)
+    capsys.readouterr()
+    assert main(["predict", str(model_file), str(new_rows)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "predicted_kind,probability_a,probability_b" and len(lines) == 6

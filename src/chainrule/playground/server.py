@@ -66,7 +66,7 @@ MAX_JSON_BYTES = 256_000
 #: Sessions kept at once; the least recently used is dropped past this.
 MAX_SESSIONS = 200
 #: One live-training frame trains for about this long before it sends a snapshot.
-FRAME_SECONDS = 0.04
+FRAME_SECONDS = 0.02
 #: Steps or epochs one request may ask for.
 MAX_STEPS = 5_000
 MAX_EPOCHS = 200

@@ -637,7 +637,7 @@ class Session:
         ]
         return {"layers": layers, "weights": weights, "loss": _number(loss.data)}
 
-    def _heatmaps(self) -> dict[str, Any]:
+    def _heatmaps(self, with_points: bool) -> dict[str, Any]:
         X = self.dataset.X
         a, b = self.settings.heat_x, self.settings.heat_y
         single = len(self.dataset.input_names) == 1
@@ -671,11 +671,29 @@ class Session:
                         "high": high,
                     }
                 )
+        heatmaps: dict[str, Any] = {
+            "x_input": self.dataset.input_names[a],
+            "y_input": "" if single else self.dataset.input_names[b],
+            "x_range": list(ranges[0]),
+            "y_range": list(ranges[1]),
+            "size": GRID,
+            "maps": maps,
+            "held_at_mean": [
+                name for n, name in enumerate(self.dataset.input_names) if n not in (a, b)
+            ],
+        }
+        if with_points:
+            heatmaps["points"] = self._points(a, b)
+        return heatmaps
+
+    def _points(self, a: int, b: int) -> list[list[Any]]:
+        """The data points (a sample of at most MAX_POINTS) in the heat maps' two inputs."""
+        X = self.dataset.X
         step = max(1, math.ceil(len(X) / MAX_POINTS))
         shown = np.arange(0, len(X), step)
         held = np.zeros(len(X), dtype=bool)
         held[self.validation_rows] = True
-        points = [
+        return [
             [
                 round(float(X[row, a]), 4),
                 round(float(X[row, b]), 4),
@@ -684,18 +702,6 @@ class Session:
             ]
             for row in shown
         ]
-        return {
-            "x_input": self.dataset.input_names[a],
-            "y_input": "" if single else self.dataset.input_names[b],
-            "x_range": list(ranges[0]),
-            "y_range": list(ranges[1]),
-            "size": GRID,
-            "maps": maps,
-            "points": points,
-            "held_at_mean": [
-                name for n, name in enumerate(self.dataset.input_names) if n not in (a, b)
-            ],
-        }
 
     def _example(self) -> dict[str, Any]:
         row = self.settings.example
@@ -721,9 +727,7 @@ class Session:
         """
         with self.lock:
             self._touch()
-            heatmaps = self._heatmaps()
-            if live:
-                heatmaps.pop("points")
+            heatmaps = self._heatmaps(with_points=not live)
             history = {key: list(values) for key, values in self.history.items()}
             return {
                 "session": self.id,
