@@ -151,6 +151,36 @@ def test_issue13_fuzzing_token_soups_parse_or_are_refused(tokens: list[str]) -> 
     _check_parse_outcome(" ".join(tokens))
 
 
+_LANGUAGE_TOKENS = [
+    "x", "y", "sin", "exp", "sqrt", "log", "tan", "relu", "sigmoid", "abs", "softplus",
+    "1", "0", "0.5", "1e300", "(", ")", "+", "-", "*", "/", "**",
+]  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(_LANGUAGE_TOKENS), min_size=1, max_size=12),
+    st.sampled_from([0.0, -1.0, 2.0, 1e300]),
+)
+def test_issue13_fuzzing_parsed_expressions_build_graphs_or_are_refused(
+    tokens: list[str], value: float
+) -> None:
+    """A parsed expression builds a graph that backprops, draws and explains (inf and
+    nan included) at any point, or to_graph refuses it with an ExpressionError."""
+    from chainrule.expressions import ExpressionError, names, parse, to_graph
+
+    text = "".join(tokens)
+    try:
+        tree = parse(text)
+        output, leaves = to_graph(text, dict.fromkeys(names(tree), value))
+    except ExpressionError:
+        return
+    output.backward()
+    assert cr.draw(output).dot
+    if leaves:
+        assert explain(output, next(iter(leaves.values()))).report
+
+
 def test_issue13_fuzzing_never_executes_anything(monkeypatch: pytest.MonkeyPatch) -> None:
     """Hostile expressions are refused without calling anything they name."""
     import builtins
@@ -232,6 +262,7 @@ def test_issue13_item11_escapes_and_newlines_never_reach_the_terminal(
         ["explain", "x*y", "--at", "x=1", "y=2", "--wrt", hostile],
         ["draw", "x*y", "--at", "x=1", "y=2", "--highlight", hostile],
         ["explain", "x", "--at", f"{hostile}=1", "--wrt", "x"],
+        ["draw", "x", "--at", "x=1", "-o", f"{hostile}.txt"],
     ):
         status, out, err = _run(capsys, *argv)
         assert status == 2, argv

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from ..explanations.diagram import SAVE_FORMATS
-from ..expressions.tree import shown
+from ..expressions.tree import quoted, shown
 from .explain import (
     accept_leading_minus,
     add_expression_arguments,
@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
         suffix = Path(args.output).suffix.lower()
         if suffix not in SAVE_FORMATS:
             raise UsageError(
-                f"-o {args.output}: cannot tell the format from {suffix or 'no suffix'!r}; "
+                f"-o {shown(args.output)}: cannot tell the format from "
+                f"{quoted(suffix) if suffix else 'no suffix'}; "
                 f"use a file name ending in {', '.join(SAVE_FORMATS)}"
             )
     expression_arguments(args)
@@ -90,6 +91,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         written = diagram.save(args.output)
     except ImportError as error:
-        raise UsageError(f"-o {args.output}: {error}") from None
-    print(f"wrote {written}")
+        raise UsageError(f"-o {shown(args.output)}: {error}") from None
+    print(f"wrote {shown(str(written), 200)}")
     return 0

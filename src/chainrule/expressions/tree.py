@@ -40,12 +40,13 @@ def excerpt(text: str, column: int) -> tuple[str, int]:
     return shown, caret
 
 
-def shown(name: str) -> str:
-    """A user-given name as a message shows it: as is when it is a plain ASCII name,
-    else :func:`quoted` (so a newline or an escape sequence in it stays inert)."""
-    if name.isascii() and name.isidentifier() and len(name) <= 40:
+def shown(name: str, limit: int = 60) -> str:
+    """A user-given name (or file name) as a message shows it: as is when it is short
+    and printable, else :func:`quoted` (so a newline or an escape sequence in it stays
+    inert, and a long one is cut at ``limit`` characters)."""
+    if name.isprintable() and len(name) <= limit:
         return name
-    return quoted(name)
+    return quoted(name, limit)
 
 
 def quoted(fragment: str, limit: int = 24) -> str:
