@@ -9,6 +9,7 @@ the server starts, so a bad file is one error line and exit status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import threading
 import webbrowser
@@ -25,7 +26,9 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
+    parser.add_argument(
+        "--port", type=int, default=8765, help="port to listen on (default 8765; 0: any free port)"
+    )
     parser.add_argument(
         "--no-browser", action="store_true", help="print the URL but do not open a browser"
     )
@@ -82,7 +85,6 @@ def run(args: argparse.Namespace) -> int:
     )
     runner = uvicorn.Server(config)  # type: ignore[attr-defined]
     host = f"[{args.host}]" if ":" in args.host else args.host
-    url = f"http://{host}:{args.port}/"
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     def announce() -> None:
@@ -90,12 +92,18 @@ def run(args: argparse.Namespace) -> int:
         while not runner.started and not runner.should_exit:
             threading.Event().wait(0.05)
         if runner.started:
+            port = args.port
+            if port == 0:  # "any free port": say which one it got
+                port = runner.servers[0].sockets[0].getsockname()[1]
+            url = f"http://{host}:{port}/"
             print(f"chainrule playground: serving on {url}  (Ctrl-C stops it)", flush=True)
             if not args.no_browser:
                 webbrowser.open(url)
 
     threading.Thread(target=announce, daemon=True).start()
-    runner.run()
+    # uvicorn shuts down on Ctrl-C, then re-raises it for its caller: that is us, done.
+    with contextlib.suppress(KeyboardInterrupt):
+        runner.run()
     if not runner.started:
         raise UsageError(f"could not serve on {args.host}:{args.port} (is the port in use?)")
     print("chainrule playground: stopped", flush=True)
