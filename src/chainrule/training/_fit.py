@@ -305,21 +305,31 @@ class _Trainer:
         ]
         weights = train[2]
         self.total_weight = float(n_train if weights is None else weights.sum())
+        # What a right prediction is, once per fit: 0/1 labels as booleans (threshold
+        # rule) or class indices (argmax); and where sigmoid outputs are cut.
+        self.truth: np.ndarray | None = None
+        if accuracy_rule == "threshold":
+            self.truth = train[1] == 1
+        elif accuracy_rule == "argmax":
+            self.truth = train[1] if train[1].ndim == 1 else train[1].argmax(axis=1)
+        self.cut = 0.0 if objective.on_logits else 0.5
 
     def epoch(self, epoch: int) -> dict[str, float]:
         """Train one epoch; its logs: loss, accuracy (from the same forward passes) and
         the validation measurements after it."""
         train_X, train_y, train_w = self.train
+        truth = self.truth
         full_batch = len(self.bounds) == 1
         if self.shuffle and not full_batch:
             # One gather per epoch; the batches below are views into it.
             order = self.rng.permutation(len(train_X))
             train_X, train_y = train_X[order], train_y[order]
             train_w = None if train_w is None else train_w[order]
+            truth = None if truth is None else truth[order]
         step = self.step
         rule = self.accuracy_rule
         total = 0.0
-        correct = 0.0 if rule is not None else math.nan
+        correct = 0  # right predictions (output units, for several sigmoid outputs)
         for start, stop in self.bounds:
             batch_y = train_y[start:stop]
             if train_w is None:
@@ -332,20 +342,21 @@ class _Trainer:
                     continue  # no example of this batch counts: nothing to learn from it
             total += step(train_X[start:stop], batch_y, batch_w) * share
             if rule is not None:
+                assert truth is not None
                 outputs = step.outputs
                 if outputs is None:  # not readable from the step: measure after the epoch
-                    correct = math.nan
                     rule = None
+                elif rule == "threshold":
+                    correct += np.count_nonzero((outputs >= self.cut) == truth[start:stop])
                 else:
-                    hits = accuracy(outputs, batch_y, rule, self.objective.on_logits)
-                    assert hits is not None
-                    correct += hits * (stop - start)
+                    correct += np.count_nonzero(outputs.argmax(axis=1) == truth[start:stop])
         logs = {"loss": total / self.total_weight}
         if self.accuracy_rule is not None:
-            if math.isnan(correct):
+            if rule is None:
                 logs["accuracy"] = self.evaluate(self.train[0], self.train[1], None)[1] or 0.0
             else:
-                logs["accuracy"] = correct / len(train_X)
+                assert truth is not None
+                logs["accuracy"] = correct / truth.size
         if self.validation is not None:
             val_X, val_y, val_w = self.validation
             logs["val_loss"], val_accuracy = self.evaluate(val_X, val_y, val_w)

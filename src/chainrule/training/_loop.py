@@ -42,14 +42,20 @@ class BestWeights:
         self._saved: list[Any] = [
             p.data.copy() if isinstance(p, Tensor) else p.data for p in self._parameters
         ]
+        # Saving runs after most epochs: a flat list of (copy, tensor) pairs keeps it cheap.
+        self._tensors = [
+            (saved, p) for saved, p in zip(self._saved, self._parameters) if isinstance(p, Tensor)
+        ]
+        self._values = [
+            index for index, p in enumerate(self._parameters) if not isinstance(p, Tensor)
+        ]
 
     def save(self) -> None:
         """Copy the current parameters into the kept copy."""
-        for index, parameter in enumerate(self._parameters):
-            if isinstance(parameter, Tensor):
-                np.copyto(self._saved[index], parameter.data)
-            else:
-                self._saved[index] = parameter.data
+        for saved, tensor in self._tensors:
+            saved[...] = tensor.data  # (for small arrays faster than np.copyto)
+        for index in self._values:
+            self._saved[index] = self._parameters[index].data
 
     def restore(self) -> None:
         """Put the kept copy back into the parameters (in place where possible)."""
@@ -208,7 +214,7 @@ def run_epochs(
                 history.best_epoch = epoch
                 history.best_loss = logs[history.monitor]
                 best.save()
-            if progress is not None:
+            if progress is not None and progress.shown:
                 progress.update(_progress_text(logs))
             stop = False
             for callback in callbacks:
