@@ -1,5 +1,5 @@
 """Tests for sample_weight and class_weight in chainrule's scikit-learn estimators, and for
-their divergence handling through chainrule's training loop."""
+their divergence handling and threads through chainrule's training loop."""
 
 from __future__ import annotations
 
@@ -141,3 +141,26 @@ def test_divergence_keeps_the_best_weights_and_names_the_epoch() -> None:
         model.fit(X * 1e3, y * 1e3)
     assert all(np.isfinite(w).all() for w in model.coefs_ + model.intercepts_)
     assert np.isfinite(model.predict(X)).all()
+
+
+# catch_warnings is not thread-safe: the filter is set once for the whole test instead.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_estimators_trained_in_threads_match_sequential_training() -> None:
+    """Issue 13 item 5: estimators fitted in four threads at once (the training loop keeps
+    no process-wide state) give the bits of one-by-one training."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, y = _blobs()
+    weights = np.linspace(0.5, 1.5, len(y))
+
+    def train(seed: int) -> list[bytes]:
+        model = MLPClassifier(hidden_layer_sizes=(5,), batch_size=16, max_iter=6,
+                              random_state=seed, early_stopping=seed % 2 == 1)  # fmt: skip
+        model.fit(X, y, sample_weight=weights)
+        return [w.tobytes() for w in model.coefs_ + model.intercepts_]
+
+    seeds = [0, 1, 2, 3]
+    sequential = [train(seed) for seed in seeds]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        at_once = list(pool.map(train, seeds))
+    assert at_once == sequential
