@@ -223,3 +223,23 @@ def test_two_tabs_are_independent_sessions(browser, url, tmp_path) -> None:
     _wait_for(browser, lambda b: b.find_element(By.ID, "steps-value").text == "1")
     assert weight_before != second_weight
     _shot(browser, tmp_path, "first-tab")
+
+
+def test_share_link_restores_weights_in_a_new_tab(browser, url, tmp_path) -> None:
+    """ "Share link" puts the state in the address; opening it in another tab restores it."""
+    _open(browser, url)
+    first_tab = browser.current_window_handle
+    _set_weight(browser, "w1[1,2]", "3")
+    _wait_for(browser, lambda b: b.find_element(By.ID, "weight-number").get_attribute("value"))
+    label = 'text.edge-label[data-weight="w1[1,2]"]'
+    _wait_for(browser, lambda b: b.find_element(By.CSS_SELECTOR, label).text.endswith("= 3"))
+    browser.find_element(By.ID, "share").click()
+    _wait_for(browser, lambda b: "#state=" in b.current_url)
+    shared = browser.current_url
+    browser.switch_to.new_window("tab")
+    _open(browser, shared)
+    assert browser.find_element(By.CSS_SELECTOR, label).text.endswith("= 3")
+    assert browser.find_element(By.ID, "error").get_attribute("hidden") is not None
+    _shot(browser, tmp_path, "shared")
+    browser.close()
+    browser.switch_to.window(first_tab)
