@@ -10,7 +10,7 @@ that disagrees is replaced by a call of the row itself.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -378,20 +378,13 @@ class _Planner:
             if any(np.may_share_memory(reference, source) for source in (out, *inputs)):
                 return _Adjoint(reference, owned=False)
             vjp = partial.vjp
-            destination = self._new(reference)
-            scratch, temporaries = self._temporaries()
-            run.extend(
-                _checked(
-                    kernel,
-                    (adj, out, inputs, params, destination, scratch),
-                    destination,
-                    reference,
-                    lambda: np.copyto(destination, vjp(adj, out, *inputs, **params)),
-                )
+            return self._into(
+                kernel,
+                reference,
+                (adj, out, inputs, params),
+                lambda destination: np.copyto(destination, vjp(adj, out, *inputs, **params)),
+                run,
             )
-            for temporary in temporaries:
-                self._recycle(temporary)
-            return _Adjoint(destination, owned=True)
         if partial.constant is not None:
             if partial.constant == 1.0:
                 return _Adjoint(adj, transferable)
@@ -402,16 +395,33 @@ class _Planner:
             run.append(instruction)
             return _Adjoint(destination, owned=True)
         local = partial.local
-        reference = np.asarray(adj * local(ARRAY, out, *inputs, **params))
+        return self._into(
+            kernel,
+            np.asarray(adj * local(ARRAY, out, *inputs, **params)),
+            (adj, out, inputs, params),
+            lambda destination: np.multiply(adj, local(ARRAY, out, *inputs, **params), destination),
+            run,
+        )
+
+    def _into(
+        self,
+        kernel: Any,
+        reference: np.ndarray,
+        arguments: tuple[Any, ...],
+        fallback: Callable[[np.ndarray], Any],
+        run: list[Instruction],
+    ) -> _Adjoint:
+        """A contribution written into a new backward buffer by the partial's ``into``
+        (its temporaries recycled at once), or by ``fallback`` if that disagrees."""
         destination = self._new(reference)
         scratch, temporaries = self._temporaries()
         run.extend(
             _checked(
                 kernel,
-                (adj, out, inputs, params, destination, scratch),
+                (*arguments, destination, scratch),
                 destination,
                 reference,
-                lambda: np.multiply(adj, local(ARRAY, out, *inputs, **params), destination),
+                functools.partial(fallback, destination),
             )
         )
         for temporary in temporaries:
