@@ -61,6 +61,13 @@ Threads: the recording switch lives in the running context like ``no_grad()``, s
 steps compiled for different models train at once in different threads, each as it
 would alone. One compiled step called from several threads at once runs its calls
 one after another (its buffers are shared), never interleaved.
+
+The package: :mod:`~chainrule.compile.step` (this entry and :class:`CompiledStep`),
+:mod:`~chainrule.compile.recording` (recording and replay) and
+:mod:`~chainrule.compile.planning` (buffers and instructions). The attribute
+``chainrule.compile`` is the function; reach the modules with ``from chainrule.compile
+import planning`` (``import chainrule.compile.planning as planning`` would look the
+module up on the function).
 """
 
 from .recording import CompileError as CompileError
