@@ -180,3 +180,29 @@ def test_fit_rejects_sample_weight_of_wrong_length() -> None:
     x, y, _ = _line_data()
     with pytest.raises(LengthMismatchError, match="one weight per example"):
         fit(_line_model(), x, y, sample_weight=[1.0, 2.0], progress=False)
+
+
+def test_fit_neuron_mlp_weighted_and_decayed_follows_tensor_mlp() -> None:
+    """sample_weight, class_weight and weight_decay train the neuron-level network as the
+    tensor-level one (the decay skips the bias weights in both)."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(12, 2))
+    y = (X[:, 0] > 0).astype(float)
+    mlp = nn.MLP([2, 3, 1], activation="tanh", output_activation="sigmoid", seed=4)
+    neuron = nn.NeuronMLP.from_mlp(mlp)
+    options: dict[str, Any] = {
+        "loss": "log_loss",
+        "lr": 0.5,
+        "epochs": 4,
+        "batch_size": 5,
+        "seed": 1,
+        "progress": False,
+        "sample_weight": np.linspace(0.2, 2.0, 12),
+        "class_weight": "balanced",
+        "weight_decay": 0.1,
+    }
+    tensor_history = fit(mlp, X, y, **options)
+    neuron_history = fit(neuron, X, y, **options)
+    np.testing.assert_allclose(neuron_history.loss, tensor_history.loss, rtol=1e-12)
+    for key, value in mlp.state_dict().items():
+        np.testing.assert_allclose(neuron.state_dict()[key], value, rtol=1e-12)
