@@ -165,25 +165,9 @@ def fit(
     # Logit losses read the output before the output activation.
     forward = model.forward_logits if objective.on_logits else model.__call__  # type: ignore[attr-defined]
 
-    features, columns = inputs.features(X, "X", dtype)
-    n_inputs, n_outputs = inputs.widths(model, features, forward, value_model)
-    if features.shape[1] != n_inputs:
-        raise FitError(
-            f"X has {features.shape[1]} columns but the model takes {n_inputs} inputs"
-            + (f" (X's columns: {columns})" if columns else "")
-        )
-    targets = inputs.targets(y, "y", objective, n_outputs, dtype)
-    if len(targets) != len(features):
-        raise LengthMismatchError(
-            f"X has {len(features)} rows but y has {len(targets)}: give one target per example"
-        )
-    weights = inputs.example_weights(sample_weight, class_weight, targets, objective, dtype)
-    if weights is not None and objective.kind is None:
-        raise FitSettingError(
-            "sample_weight and class_weight need one of fit's own losses (a name such as "
-            "'mse' or 'log_loss'): a custom loss returns one number per batch, which "
-            "cannot be weighted per example"
-        )
+    features, targets, weights, (n_inputs, n_outputs) = _training_arrays(
+        model, X, y, objective, forward, value_model, dtype, sample_weight, class_weight
+    )
 
     rng = np.random.default_rng(seed)
     train, validation = inputs.split(
@@ -196,19 +180,8 @@ def fit(
         lambda v: inputs.validation_arrays(v, objective, n_inputs, n_outputs, dtype),
     )
     n_train = len(train[0])
-    if batch_size is None:
-        batch_size = n_train
-    elif not inputs.is_integer(batch_size) or batch_size < 1 or batch_size > n_train:
-        held_out = (
-            f" ({len(features) - n_train} are held out for validation)"
-            if (validation is not None and validation_data is None)
-            else ""
-        )
-        raise FitSettingError(
-            f"batch_size must be a whole number from 1 to the {n_train} training "
-            f"examples{held_out}, got {batch_size!r}; use None for full-batch training"
-        )
-    batch_size = int(batch_size)
+    held_out = len(features) - n_train if validation_data is None else 0
+    batch_size = _check_batch_size(batch_size, n_train, held_out)
 
     accuracy_rule = objective.accuracy
     if accuracy_rule == "threshold" and not inputs.are_binary(train[1]):
@@ -255,6 +228,54 @@ def fit(
     elif accuracy_rule is not None and not history.interrupted:
         _warn_if_no_progress(history, trainer, optimizer_instance)
     return history
+
+
+def _training_arrays(
+    model: Any,
+    X: Any,
+    y: Any,
+    objective: Objective,
+    forward: Callable[[Any], Any],
+    value_model: bool,
+    dtype: np.dtype,
+    sample_weight: Any,
+    class_weight: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[int, int]]:
+    """X, y and the example weights as checked arrays (before any split), and the
+    model's numbers of inputs and outputs."""
+    features, columns = inputs.features(X, "X", dtype)
+    n_inputs, n_outputs = inputs.widths(model, features, forward, value_model)
+    if features.shape[1] != n_inputs:
+        raise FitError(
+            f"X has {features.shape[1]} columns but the model takes {n_inputs} inputs"
+            + (f" (X's columns: {columns})" if columns else "")
+        )
+    targets = inputs.targets(y, "y", objective, n_outputs, dtype)
+    if len(targets) != len(features):
+        raise LengthMismatchError(
+            f"X has {len(features)} rows but y has {len(targets)}: give one target per example"
+        )
+    weights = inputs.example_weights(sample_weight, class_weight, targets, objective, dtype)
+    if weights is not None and objective.kind is None:
+        raise FitSettingError(
+            "sample_weight and class_weight need one of fit's own losses (a name such as "
+            "'mse' or 'log_loss'): a custom loss returns one number per batch, which "
+            "cannot be weighted per example"
+        )
+    return features, targets, weights, (n_inputs, n_outputs)
+
+
+def _check_batch_size(batch_size: Any, n_train: int, held_out: int) -> int:
+    """The batch size as an int from 1 to the training examples (None: all of them)."""
+    if batch_size is None:
+        return n_train
+    if not inputs.is_integer(batch_size) or batch_size < 1 or batch_size > n_train:
+        note = f" ({held_out} are held out for validation)" if held_out else ""
+        raise FitSettingError(
+            f"batch_size must be a whole number from 1 to the {n_train} training "
+            f"examples{note}, got {batch_size!r}; use None for full-batch training"
+        )
+    return int(batch_size)
 
 
 def _check_weight_decay(weight_decay: Any) -> float:
