@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import chainrule
 from chainrule.cli import _csv, train
@@ -536,3 +538,54 @@ def test_train_alpha_schedule_and_class_weight_reach_fit(
     assert norms[1] < 0.5 * norms[0]
     assert main(["train", str(data), "--target", "a", "--class-weight", "balanced"]) == 2
     assert "--class-weight balanced is for class targets" in _error(capsys)
+
+
+_TOKENS = ["1", "-2.5", ".5", "1e3", "NA", " NA ", "nan", "-nan", "inf", "1e999", "", " ", "x"]
+_TOKENS += ["1_00", "\uff11", 'q"uote', "line\nbreak", "1,5", "?", "None", "+1", "1.", "=cmd"]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    sep=st.sampled_from([",", ";", "\t", "|"]),
+    rows=st.lists(st.lists(st.sampled_from(_TOKENS), min_size=3, max_size=3), max_size=6),
+    given_sep=st.booleans(),
+)
+def test_read_csv_fast_and_careful_agree_on_generated_files(
+    tmp_path: Path, sep: str, rows: list[list[str]], given_sep: bool
+) -> None:
+    """On generated files of tricky cells, both readers give the same table or the same error."""
+    path = _write(tmp_path / "g.csv", ["a", "b", "c"], rows, sep=sep)
+    outcomes = []
+    for fast in (True, False):
+        try:
+            table = read_csv(path, sep=sep if given_sep else None, fast=fast)
+        except CsvError as error:
+            outcomes.append(str(error))
+            continue
+        outcomes.append(
+            repr(
+                [
+                    (
+                        list(table.column(n).numbers),
+                        list(table.column(n).missing),
+                        list(table.texts(n)),
+                    )
+                    for n in table.header
+                ]
+                + [table.header, list(table.lines)]
+            )
+        )
+    assert outcomes[0] == outcomes[1]
+
+
+def test_read_csv_shows_progress_for_large_files(
+    people: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file above the size threshold announces itself on standard error while it is read."""
+    monkeypatch.setattr(_csv, "LARGE_FILE_BYTES", 1)
+    read_csv(people, progress=True)
+    assert f"reading {people} (0.0 MB)…" in capsys.readouterr().err
+    read_csv(people)
+    assert capsys.readouterr().err == ""

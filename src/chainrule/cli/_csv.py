@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import functools
 import io
 import itertools
 import math
@@ -641,32 +640,37 @@ def _read_careful(
     dialect: Dialect,
     announce: Callable[[int | None], None] | None,
 ) -> CsvTable:
-    """Read the file with Python's csv module, batch by batch (the careful reader)."""
-    builders = [_ColumnBuilder() for _ in header]
+    """Read the file with Python's csv module, batch by batch (the careful reader).
+
+    Each batch is classified at once as a (rows, columns) grid, and the columns are
+    views of the joined grid: a file with a million columns costs little more per cell
+    than one with thirty. Text is kept for the columns that hold some.
+    """
+    width = len(header)
+    numbers_parts: list[np.ndarray] = []
+    missing_parts: list[np.ndarray] = []
+    texts: dict[int, list[np.ndarray] | None] = {}  # None: text read again at the end
     lines: list[int] = []
     batch: list[list[str]] = []
 
     def flush() -> None:
-        # The whole batch is classified at once, as a (rows, columns) grid: a file with
-        # a million columns then costs no more per cell than one with thirty.
-        width = len(header)
         stripped = [cell.strip(BLANKS) for record in batch for cell in record]
         numbers, missing = classify_cells(stripped, dialect.decimal)
         numbers, missing = numbers.reshape(-1, width), missing.reshape(-1, width)
-        others = (~missing & np.isnan(numbers)).any(axis=0).tolist()
-        for position, builder in enumerate(builders):
-            cells = stripped[position::width]
-            builder.add(
-                numbers[:, position].copy(),
-                missing[:, position].copy(),
-                functools.partial(_text_array, cells),
-                others=others[position],
-            )
+        for position in np.flatnonzero((~missing & np.isnan(numbers)).any(axis=0)).tolist():
+            if position not in texts:
+                # Its earlier batches' text is gone: read it again at the end.
+                texts[position] = [] if not numbers_parts else None
+        for position, chunks in texts.items():
+            if chunks is not None:
+                chunks.append(_text_array(stripped[position::width]))
+        numbers_parts.append(numbers)
+        missing_parts.append(missing)
         batch.clear()
         if announce is not None:
             announce(0)
 
-    for line, record in _data_records(file, dialect, len(header)):
+    for line, record in _data_records(file, dialect, width):
         lines.append(line)
         batch.append(record)
         if len(batch) == _ROWS_PER_BATCH:
@@ -675,10 +679,20 @@ def _read_careful(
         flush()
     if not lines:
         return CsvTable(file, header, _empty_columns(header), dialect)
-    columns = {
-        name: builder.finish(functools.partial(_read_texts, file, dialect, position))
-        for position, (name, builder) in enumerate(zip(header, builders))
-    }
+    # One row per column, so that each column is a contiguous view.
+    numbers_by_column = np.concatenate(numbers_parts).T.copy()
+    missing_by_column = np.concatenate(missing_parts).T.copy()
+    columns = {}
+    for position, name in enumerate(header):
+        text = None
+        if position in texts:
+            chunks = texts[position]
+            text = (
+                np.concatenate(chunks)
+                if chunks is not None
+                else _read_texts(file, dialect, position)
+            )
+        columns[name] = Column(numbers_by_column[position], missing_by_column[position], text)
     return CsvTable(file, header, columns, dialect, _file_lines=np.asarray(lines, dtype=np.int64))
 
 
@@ -891,7 +905,7 @@ def number_label(value: float) -> str:
     return f"{value:.15g}"
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
     # The preprocessing lived here before it had its own module; keep the old imports working.
     from . import _preprocessing
 

@@ -70,7 +70,7 @@ def read(
             return _read_once(file, header, dialect, text_columns, announce, pa, pa_csv)
         except _Restart as restart:
             text_columns.add(restart.column)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
+        except (pa.ArrowException, UnicodeDecodeError):
             return None
     return None
 
