@@ -16,6 +16,11 @@ Usage::
 
     python benchmarks/bench_csv.py                  # 5 rounds
     python benchmarks/bench_csv.py --rounds 9 --careful   # also the careful (csv-module) reader
+    python benchmarks/bench_csv.py --wide 10000,30000,100000,1000000   # wide headers only
+
+``--wide`` times, for each width, ``read_csv`` of a header of that many columns and two
+rows of ones (in a fresh process), and the whole ``chainrule train FILE --target nope``
+command refusing the missing target, with the length of its message.
 
 The script re-executes itself without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE.
 """
@@ -108,13 +113,44 @@ def run_child(code: str, path: Path) -> dict[str, float]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def wide_headers(widths: list[int]) -> None:
+    """Time reading and refusing files with very wide headers (issue 13, item 9)."""
+    print("| columns | `read_csv` | `chainrule train` refusing a missing target | message length |")
+    print("|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as folder:
+        for width in widths:
+            path = Path(folder) / f"wide{width}.csv"
+            names = [f"c{i}" for i in range(width)]
+            ones, twos = ",".join(["1"] * width), ",".join(["2"] * width)
+            path.write_text(",".join(names) + "\n" + ones + "\n" + twos + "\n")
+            read = run_child(
+                _CHILD.format(imports=_READERS["chainrule"][0], call="read_csv(path)"), path
+            )
+            start = time.perf_counter()
+            refusal = subprocess.run(
+                [sys.executable, "-m", "chainrule", "train", str(path), "--target", "nope"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            seconds = time.perf_counter() - start
+            print(
+                f"| {width:,} | {read['seconds']:.2f} s | {seconds:.2f} s | "
+                f"{len(refusal.stderr.strip())} characters |"
+            )
+
+
 def main() -> None:
     reexec_without_blas_overrides()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--careful", action="store_true", help="also time the careful reader")
     parser.add_argument("--path", type=Path, help="use (or write) the CSV file here")
+    parser.add_argument("--wide", metavar="N,N,...", help="only time headers this wide")
     options = parser.parse_args()
+    if options.wide:
+        wide_headers([int(width) for width in options.wide.split(",")])
+        return
 
     with tempfile.TemporaryDirectory() as folder:
         path = options.path or Path(folder) / "wide.csv"
