@@ -179,3 +179,21 @@ def test_symbolic_constant_exponent_stays_an_integer() -> None:
     output, _ = to_graph("x**2 * x**-1", {"x": 1.7})
     assert symbolic(output) == x
     assert not math.isnan(float(symbolic(output, "x")))
+
+
+def test_edge_partials_give_each_edge_of_the_handout_graph() -> None:
+    """edge_partials: the partial on every edge of cos(x²y) + x²√z, in the leaf labels."""
+    from chainrule.explanations.symbolic import edge_partials
+
+    x, y, z = Value(1.0, "x"), Value(2.0, "y"), Value(3.0, "z")
+    square = x**2
+    product = square * y
+    f = chainrule.cos(product) + square * chainrule.sqrt(z)
+    partials = edge_partials(f)
+    xs, ys, zs = sympy.symbols("x y z", real=True)
+    assert partials[id(square), 0] == 2 * xs
+    assert partials[id(product), 0] == ys
+    assert partials[id(product), 1] == xs**2
+    cosine = f.parents[0]
+    assert sympy.simplify(partials[id(cosine), 0] + sympy.sin(xs**2 * ys)) == 0
+    assert len(partials) == 9  # two inputs for each of +, ·, ·; one for each of x², cos, √

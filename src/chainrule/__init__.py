@@ -60,6 +60,7 @@ _LAZY = {
     "nn": "chainrule.nn:",
     "optim": "chainrule.optim:",
     "datasets": "chainrule.datasets:",
+    "practice": "chainrule.practice:",
     "fit": "chainrule.training:fit",
     "History": "chainrule.training:History",
     "save": "chainrule.io:save",

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "start the local web playground (edit, train, step backprop)",
     ),
     "demo": ("chainrule.cli.demo", "backprop on f = cos(x²y) + x²√z against the closed forms"),
+    "practice": ("chainrule.cli.practice", "practise the chain rule and backprop, marked"),
 }
 
 

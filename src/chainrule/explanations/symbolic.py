@@ -24,7 +24,7 @@ from ..expressions import Expr, Number, names, parse, to_sympy
 from ..graph import Node
 from .paths import all_nodes
 
-__all__ = ["SIMPLIFY_MAX_OPS", "SymbolicError", "symbolic"]
+__all__ = ["SIMPLIFY_MAX_OPS", "SymbolicError", "edge_partials", "symbolic"]
 
 #: Largest formula (in sympy's ``count_ops``) that :func:`symbolic` simplifies; larger
 #: ones come back as the chain rule wrote them, so the work stays bounded.
@@ -109,19 +109,7 @@ def symbolic(output: Node, wrt: Node | str | None = None, *, simplify: bool = Tr
     sympy = _sympy()
     order = all_nodes(output)
     writer = _Writer(sympy)
-    forward: dict[int, Any] = {}
-    for node in order:
-        if node.op is None:
-            forward[id(node)] = writer.leaf(node)
-            continue
-        if not node.op.elementwise:
-            raise SymbolicError(
-                f"symbolic() handles elementwise ops; {node.op.name} is a structural tensor "
-                "op (write the computation with scalar Values instead)"
-            )
-        _scalar(node, f"the output of {node.op.name}")
-        parents = [forward[id(p)] for p in node.parents]
-        forward[id(node)] = writer.write(node.op.symbol, node, parents)
+    forward = _forward_expressions(order, writer)
 
     if wrt is None:
         result = forward[id(output)]
@@ -146,6 +134,57 @@ def symbolic(output: Node, wrt: Node | str | None = None, *, simplify: bool = Tr
             derivative[id(node)] = sympy.Add(*terms)
     result = derivative.get(id(output), sympy.Integer(0))
     return _tidy(sympy, result) if simplify else result
+
+
+def edge_partials(output: Node) -> dict[tuple[int, int], Any]:
+    """The partial on every edge behind ``output``, as sympy expressions (one graph walk).
+
+    Each is the op row's :attr:`~chainrule.ops.Partial.symbol` with the inputs' forward
+    expressions put in, in the graph's leaf labels, unsimplified: the edge x² → cos(x²·y)
+    carries ``-sin(x**2*y)``. A path's product of these is one term of :func:`explain`'s
+    sum.
+
+    Args:
+        output: the end of a scalar graph.
+
+    Returns:
+        ``{(id(child), input_index): partial}`` for every edge, keyed like
+        :class:`~chainrule.explanations.paths.EdgeFactor`'s ``child`` and ``input_index``.
+
+    Raises:
+        ImportError: without sympy.
+        SymbolicError: for structural tensor ops or multi-element nodes.
+    """
+    from ..expressions import _sympy
+
+    writer = _Writer(_sympy())
+    forward = _forward_expressions(all_nodes(output), writer)
+    partials: dict[tuple[int, int], Any] = {}
+    for node in all_nodes(output):
+        if node.op is None:
+            continue
+        parents = [forward[id(p)] for p in node.parents]
+        for index, partial in enumerate(node.op.partials):
+            partials[id(node), index] = writer.write(partial.symbol, node, parents)
+    return partials
+
+
+def _forward_expressions(order: list[Node], writer: _Writer) -> dict[int, Any]:
+    """Every node's forward expression, parents first (``order`` is topological)."""
+    forward: dict[int, Any] = {}
+    for node in order:
+        if node.op is None:
+            forward[id(node)] = writer.leaf(node)
+            continue
+        if not node.op.elementwise:
+            raise SymbolicError(
+                f"symbolic() handles elementwise ops; {node.op.name} is a structural tensor "
+                "op (write the computation with scalar Values instead)"
+            )
+        _scalar(node, f"the output of {node.op.name}")
+        parents = [forward[id(p)] for p in node.parents]
+        forward[id(node)] = writer.write(node.op.symbol, node, parents)
+    return forward
 
 
 def _tidy(sympy: Any, expression: Any) -> Any:
