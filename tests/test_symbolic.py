@@ -192,6 +192,7 @@ def test_edge_partials_give_each_edge_of_the_handout_graph() -> None:
     partials = edge_partials(f)
     xs, ys, zs = sympy.symbols("x y z", real=True)
     assert partials[id(square), 0] == 2 * xs
+    assert partials[id(f.parents[1]), 0] == sympy.sqrt(zs)
     assert partials[id(product), 0] == ys
     assert partials[id(product), 1] == xs**2
     cosine = f.parents[0]
