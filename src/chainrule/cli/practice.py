@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from ..explanations.diagram import SAVE_FORMATS
+from .explain import _non_negative
 from .main import UsageError
 
 DESCRIPTION = (
@@ -38,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--seed",
-        type=_whole_number,
+        type=_non_negative,
         metavar="N",
         help="the exercise's number: the same seed gives the same exercise (default: a new one)",
     )
@@ -73,18 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _whole_number(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {number}")
-    return number
-
-
 def _positive(text: str) -> int:
-    number = _whole_number(text)
+    number = _non_negative(text)
     if number == 0:
         raise argparse.ArgumentTypeError("must be 1 or more")
     return number
