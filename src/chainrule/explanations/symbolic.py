@@ -24,7 +24,13 @@ from ..expressions import Expr, Number, names, parse, to_sympy
 from ..graph import Node
 from .paths import all_nodes
 
-__all__ = ["SIMPLIFY_MAX_OPS", "SymbolicError", "edge_partials", "symbolic"]
+__all__ = [
+    "SIMPLIFY_MAX_OPS",
+    "SymbolicError",
+    "edge_partials",
+    "forward_expressions",
+    "symbolic",
+]
 
 #: Largest formula (in sympy's ``count_ops``) that :func:`symbolic` simplifies; larger
 #: ones come back as the chain rule wrote them, so the work stays bounded.
@@ -167,6 +173,21 @@ def edge_partials(output: Node) -> dict[tuple[int, int], Any]:
         for index, partial in enumerate(node.op.partials):
             partials[id(node), index] = writer.write(partial.symbol, node, parents)
     return partials
+
+
+def forward_expressions(output: Node) -> dict[int, Any]:
+    """Every node's forward expression behind ``output``, unsimplified, by ``id(node)``.
+
+    One graph walk (where calling :func:`symbolic` on each node would walk it again and
+    again). Useful to find the node that computes a given formula.
+
+    Raises:
+        ImportError: without sympy.
+        SymbolicError: for structural tensor ops or multi-element nodes.
+    """
+    from ..expressions import _sympy
+
+    return _forward_expressions(all_nodes(output), _Writer(_sympy()))
 
 
 def _forward_expressions(order: list[Node], writer: _Writer) -> dict[int, Any]:

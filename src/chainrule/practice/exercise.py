@@ -184,28 +184,25 @@ class Exercise:
             full[_NODE] = evaluate(self.wrt, full)
         output, leaves = to_graph(self._marked_expression, full)
         output.label = self.output_name
-        self._label_parts(output, full)
         return output, leaves
 
-    def _label_parts(self, output: Value, values: Mapping[str, float]) -> None:
+    def _label_parts(self, output: Value) -> None:
         """Label the nodes that compute the defined parts (s1, h1, z) with their names.
 
         The diagram, the path sums and the diagnoses then speak of s1 where they would
-        say ``u1 + w1_13``. A node is matched by its value (the graph and the definition
-        are computed by the same ops in the same order, so the floats agree exactly).
+        say ``u1 + w1_13``. A node is found by its formula (the graph's own symbols).
         """
         from ..explanations.paths import all_nodes
+        from ..explanations.symbolic import forward_expressions
 
-        known = self._with_definitions({v: values[v] for v in self.variables})
-        wanted = {name: known[name] for name in self.definitions}
+        if not self.definitions:
+            return
+        formulas = forward_expressions(output)
+        wanted = {formula: name.name for formula, name in self._named_parts}
         for node in all_nodes(output):
-            if node.op is None or node is output or node.label:
-                continue
-            for name, value in wanted.items():
-                if float(node.data) == value:
-                    node.label = name
-                    del wanted[name]
-                    break
+            name = wanted.pop(formulas[id(node)], None)
+            if name is not None and node.op is not None and node is not output:
+                node.label = name
 
     def _backprop(self, values: Mapping[str, float]) -> tuple[float, Value, dict[str, Value]]:
         output, leaves = self._graph(values)
@@ -257,6 +254,7 @@ class Exercise:
         from ..explanations.paths import explain
 
         output = self._graphs[0]
+        self._label_parts(output)
         return explain(output, self._wrt_leaf(output))
 
     def _wrt_leaf(self, output: Value) -> Node:
@@ -447,7 +445,7 @@ class Exercise:
         values = self._with_definitions(self.teaching_point)
         output, leaves = to_graph(self.expression, values)
         output.label = self.output_name
-        self._label_parts(output, values)
+        self._label_parts(output)
         output.backward()
         if isinstance(self.wrt, str):
             target: Any = leaves[self.wrt]

@@ -366,7 +366,9 @@ def generate(topic: str = "chain-rule", seed: int | None = None, difficulty: int
     return TOPICS[topic](rng, int(seed), difficulty)
 
 
-def exercise_for(expression: str, wrt: str, *, point: dict[str, float] | None = None) -> Exercise:
+def exercise_for(
+    expression: str, wrt: str, *, point: dict[str, float] | None = None, name: str = "f"
+) -> Exercise:
     """An exercise about a function you choose: find ∂f/∂wrt (a teacher's own question).
 
     Args:
@@ -375,6 +377,7 @@ def exercise_for(expression: str, wrt: str, *, point: dict[str, float] | None = 
             for its adjoint ∂f/∂u.
         point: where the worked solution is drawn (default 1 for every variable).
             Answers are marked at random points with every variable in (0.3, 1.7).
+        name: what the function is called in the prompt (``"L"`` for a loss).
 
     Raises:
         chainrule.expressions.ExpressionError: for text outside the language.
@@ -386,8 +389,8 @@ def exercise_for(expression: str, wrt: str, *, point: dict[str, float] | None = 
     if wrt not in variables:
         target = parse(wrt)
         definitions = {"u": target}
-    asked = f"∂f/∂{wrt}" if isinstance(target, str) else "∂f/∂u"
-    function = f"f({', '.join(variables)}) = {format_expr(tree)}"
+    asked = f"∂{name}/∂{wrt}" if isinstance(target, str) else f"∂{name}/∂u"
+    function = f"{name}({', '.join(variables)}) = {format_expr(tree)}"
     where = "" if isinstance(target, str) else f", where u = {format_expr(target)}"
     return Exercise(
         topic="custom",
@@ -400,7 +403,7 @@ def exercise_for(expression: str, wrt: str, *, point: dict[str, float] | None = 
         wrt=target,
         variables=variables,
         definitions=definitions,
-        output_name="f",
-        teaching_point={name: 1.0 for name in variables} | dict(point or {}),
+        output_name=name,
+        teaching_point={variable: 1.0 for variable in variables} | dict(point or {}),
         sampling={},
     )
