@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import builtins
 import io
 from pathlib import Path
@@ -155,14 +156,24 @@ def test_practice_refuses_hostile_answers_without_evaluating_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Code, attribute access, huge powers and floods are refused with a hint; Python's
-    eval, exec and compile are never called."""
+    eval and exec are never called, and nothing is compiled beyond a syntax tree."""
     exercise = practice.generate("chain-rule", seed=1)
 
     def forbidden(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError("an answer reached eval/exec/compile")
+        raise AssertionError("an answer reached eval or exec")
 
-    for name in ("eval", "exec", "compile"):
-        monkeypatch.setattr(builtins, name, forbidden)
+    compile_ = builtins.compile
+
+    def parse_only(source: Any, filename: Any, mode: str, flags: int = 0, **kwargs: Any) -> Any:
+        # chainrule's parser reads the syntax tree with ast.parse, which compiles to an
+        # AST only; compiling to code that could run is what must never happen.
+        if not flags & ast.PyCF_ONLY_AST:
+            raise AssertionError("an answer was compiled to code")
+        return compile_(source, filename, mode, flags, **kwargs)
+
+    monkeypatch.setattr(builtins, "eval", forbidden)
+    monkeypatch.setattr(builtins, "exec", forbidden)
+    monkeypatch.setattr(builtins, "compile", parse_only)
     for text in HOSTILE:
         feedback = exercise.check(text)
         assert not feedback.correct and not feedback.readable, text

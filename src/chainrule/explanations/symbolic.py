@@ -161,7 +161,7 @@ def edge_partials(output: Node) -> dict[tuple[int, int], Any]:
         ImportError: without sympy.
         SymbolicError: for structural tensor ops or multi-element nodes.
     """
-    from ..expressions import _sympy
+    from ..expressions.conversion import _sympy
 
     writer = _Writer(_sympy())
     forward = _forward_expressions(all_nodes(output), writer)
@@ -185,7 +185,7 @@ def forward_expressions(output: Node) -> dict[int, Any]:
         ImportError: without sympy.
         SymbolicError: for structural tensor ops or multi-element nodes.
     """
-    from ..expressions import _sympy
+    from ..expressions.conversion import _sympy
 
     return _forward_expressions(all_nodes(output), _Writer(_sympy()))
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from .. import ops
 from ..errors import ChainruleError
-from ..expressions import Binary, Expr, ExpressionError, Number, _walk, parse
+from ..expressions import Binary, Expr, ExpressionError, Number, parse
+from ..expressions.tree import walk
 
 __all__ = ["MAX_ANSWER_LENGTH", "MAX_EXPONENT", "AnswerError", "read_answer"]
 
@@ -103,9 +104,9 @@ def read_answer(text: str, names: Iterable[str]) -> Expr:
     except ExpressionError as error:
         shown = "" if strict == text else f" (read as {strict!r})"
         raise AnswerError(f"cannot read the answer{shown}: {error.message}") from None
-    for node in _walk(tree):
+    for node in walk(tree):
         if isinstance(node, Binary) and node.op == "**":
-            exponents = [n.value for n in _walk(node.right) if isinstance(n, Number)]
+            exponents = [n.value for n in walk(node.right) if isinstance(n, Number)]
             if any(abs(value) > MAX_EXPONENT for value in exponents):
                 raise AnswerError(
                     f"powers above {MAX_EXPONENT} do not occur in these exercises; "
