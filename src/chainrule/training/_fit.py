@@ -401,22 +401,13 @@ class _Trainer:
         self, inputs_: np.ndarray, goals: np.ndarray, weights: np.ndarray | None
     ) -> tuple[float, np.ndarray]:
         batch_loss = self.batch_loss
-        decay = batch_loss.weight_decay
-        weighted = batch_loss.weighted
-        batch_loss.weight_decay = 0.0
-        batch_loss.weighted = weights is not None
-        try:
-            with no_grad():
-                if self.value_model:
-                    rows = value_outputs(self.forward, inputs_)
-                    value = float(batch_loss.value_loss(rows, goals, weights).data)
-                    return value, np.array([[unit.data for unit in row] for row in rows])
-                out = self.forward(inputs_)
-                value = float(batch_loss(out, *batch_loss.arrays(goals, weights)).data)
-                return value, out.data
-        finally:
-            batch_loss.weight_decay = decay
-            batch_loss.weighted = weighted
+        with no_grad():
+            if self.value_model:
+                rows = value_outputs(self.forward, inputs_)
+                value = float(batch_loss.value_loss(rows, goals, weights, penalised=False).data)
+                return value, np.array([[unit.data for unit in row] for row in rows])
+            out = self.forward(inputs_)
+            return float(batch_loss.data_loss(out, goals, weights).data), out.data
 
     def training_loss(self) -> float:
         """The training objective of the current weights (a forward pass over the data)."""

@@ -304,13 +304,13 @@ class BatchLoss:
         self._positions = np.arange(max_rows)
 
     def arrays(self, batch_y: np.ndarray, batch_w: np.ndarray | None) -> tuple[np.ndarray, ...]:
-        """The arrays the loss of this batch reads, in the order ``__call__`` takes them."""
+        """The arrays the loss of this batch reads, in the order ``__call__`` takes them
+        (weighted when ``batch_w`` is given)."""
         front: tuple[np.ndarray, ...] = (batch_y,)
         if self.kind == "cross_entropy" and batch_y.ndim == 1:
             front = (self._positions[: len(batch_y)], batch_y)
-        if not self.weighted:
+        if batch_w is None:
             return front
-        assert batch_w is not None
         share = batch_w / batch_w.sum()
         if self.kind != "cross_entropy":
             # Each output unit of an example gets 1/units of its share: the example's loss
@@ -320,23 +320,28 @@ class BatchLoss:
         return (*front, share.astype(self.dtype, copy=False))
 
     def __call__(self, outputs: Any, *arrays: np.ndarray) -> Any:
-        """The batch's loss (a Tensor, or a Value for the neuron-level network)."""
-        loss = self._data_loss(outputs, arrays)
+        """The batch's training loss from :meth:`arrays`, the L2 penalty included."""
+        loss = self._data_loss(outputs, arrays, self.weighted)
         if self.weight_decay:
             penalty = sum((w * w).sum() for w in self.decayed)
             loss = loss + penalty * (0.5 * self.weight_decay)
         return loss
 
-    def _data_loss(self, outputs: Tensor, arrays: tuple[np.ndarray, ...]) -> Tensor:
+    def data_loss(self, outputs: Tensor, batch_y: np.ndarray, batch_w: np.ndarray | None) -> Tensor:
+        """The loss of outputs on targets (weighted by ``batch_w`` if given), no penalty:
+        what validation and the kept weights are measured by."""
+        return self._data_loss(outputs, self.arrays(batch_y, batch_w), batch_w is not None)
+
+    def _data_loss(self, outputs: Tensor, arrays: tuple[np.ndarray, ...], weighted: bool) -> Tensor:
         if self.kind is None:  # a user's loss: given the outputs and targets as they are
-            if self.weighted:
+            if weighted:
                 raise FitSettingError(
                     "sample_weight and class_weight need one of fit's own losses (a name "
                     "such as 'mse' or 'log_loss'); a custom loss returns one number per "
                     "batch, which cannot be weighted per example"
                 )
             return self.objective.function(outputs, arrays[0])
-        weights = Tensor(arrays[-1]) if self.weighted else None
+        weights = Tensor(arrays[-1]) if weighted else None
         if self.kind == "cross_entropy":
             # NOTE: the ops, in order, of nn.cross_entropy (log_softmax, pick, negate).
             log_probabilities = outputs.log_softmax(axis=-1)
@@ -357,9 +362,15 @@ class BatchLoss:
         return (losses * weights).sum()
 
     def value_loss(
-        self, rows: list[list[Value]], batch_y: np.ndarray, batch_w: np.ndarray | None
+        self,
+        rows: list[list[Value]],
+        batch_y: np.ndarray,
+        batch_w: np.ndarray | None,
+        penalised: bool = True,
     ) -> Value:
-        """The neuron-level network's batch loss: the handouts' sum over examples / n."""
+        """The neuron-level network's batch loss: the handouts' sum over examples / n
+        (weighted by ``batch_w`` if given; with the L2 penalty unless ``penalised`` is
+        False)."""
         function = self.objective.function
         total: Value | None = None
         shares = None if batch_w is None else (batch_w / batch_w.sum()).tolist()
@@ -370,7 +381,7 @@ class BatchLoss:
             total = term if total is None else total + term
         assert total is not None  # batches are never empty
         loss = total if shares is not None else total * (1.0 / len(rows))
-        if self.weight_decay:
+        if self.weight_decay and penalised:
             penalty = self.decayed[0] * self.decayed[0]
             for weight in self.decayed[1:]:
                 penalty = penalty + weight * weight
