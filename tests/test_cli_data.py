@@ -589,3 +589,10 @@ def test_read_csv_shows_progress_for_large_files(
     assert f"reading {people} (0.0 MB)…" in capsys.readouterr().err
     read_csv(people)
     assert capsys.readouterr().err == ""
+    for fast in (True, False):
+        counts: list[int | None] = []
+        monkeypatch.setattr(_csv, "_progress", lambda file, size, seen=counts: seen.append)
+        read_csv(people, progress=True, fast=fast)
+        assert counts[-1] is None  # the bar is closed
+        done = sum(count for count in counts if count is not None)
+        assert 0.9 * people.stat().st_size <= done <= people.stat().st_size

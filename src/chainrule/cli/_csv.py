@@ -668,7 +668,8 @@ def _read_careful(
         missing_parts.append(missing)
         batch.clear()
         if announce is not None:
-            announce(0)
+            # About the bytes the batch took in the file: its cells and their separators.
+            announce(sum(map(len, stripped)) + len(stripped))
 
     for line, record in _data_records(file, dialect, width):
         lines.append(line)
