@@ -3,6 +3,7 @@ plot, its notebook progress bar and its no-progress warning (issue 11 items 4 an
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import types
 import warnings
@@ -137,9 +138,38 @@ def test_progress_uses_tqdm_auto_in_a_jupyter_notebook(monkeypatch: pytest.Monke
     auto.tqdm = FakeBar  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "IPython", ipython)
     monkeypatch.setitem(sys.modules, "tqdm.auto", auto)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(  # ipywidgets, which the widget needs, counts as installed
+        importlib.util,
+        "find_spec",
+        lambda name, *rest: object() if name == "ipywidgets" else real_find_spec(name, *rest),
+    )
     X, y = _regression()
     fit(nn.MLP([3, 1], seed=0), X, y, lr=0.1, epochs=3)
     assert len(made) == 1 and made[0]["total"] == 3 and made[0]["unit"] == "epoch"
     assert made[0]["updates"] == 3 and made[0]["closed"]
     assert made[0]["text"].startswith("loss=")
     assert not Progress(3, "epoch", enabled=False).shown
+
+
+def test_progress_in_a_notebook_without_ipywidgets_draws_a_text_bar(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without ipywidgets a notebook gets tqdm's text bar, not tqdm.auto's warning."""
+    pytest.importorskip("tqdm")
+
+    class ZMQInteractiveShell:
+        pass
+
+    ipython = types.ModuleType("IPython")
+    ipython.get_ipython = ZMQInteractiveShell  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *rest: None if name == "ipywidgets" else real_find_spec(name, *rest),
+    )
+    with Progress(2, "epoch") as bar:
+        assert bar.shown and type(bar._bar).__module__ == "tqdm.std"
+        bar.update("loss=1")

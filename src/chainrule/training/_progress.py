@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from types import TracebackType
 from typing import Any
@@ -31,7 +32,8 @@ class Progress:
 
     The bar is drawn when ``enabled`` and tqdm is installed (the ``progress`` extra)
     and either standard error is a terminal or the code runs in a Jupyter notebook,
-    where ``tqdm.auto`` draws a notebook widget. Otherwise every method does nothing,
+    where ``tqdm.auto`` draws a notebook widget (with ipywidgets installed; a text bar
+    without it). Otherwise every method does nothing,
     so callers never check.
 
     Args:
@@ -57,8 +59,11 @@ class Progress:
         notebook = _in_notebook()
         if not (notebook or _stderr_is_terminal()):
             return
+        # The notebook widget needs ipywidgets; without it tqdm.auto would warn and fall
+        # back to text, so the text bar is chosen directly.
+        widget = notebook and importlib.util.find_spec("ipywidgets") is not None
         try:
-            if notebook:
+            if widget:
                 from tqdm.auto import tqdm
             else:
                 from tqdm import tqdm
@@ -69,7 +74,7 @@ class Progress:
             unit=unit,
             desc=description,
             leave=leave,
-            file=None if notebook else sys.stderr,
+            file=None if widget else sys.stderr,
             dynamic_ncols=True,
         )
 
