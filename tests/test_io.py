@@ -21,6 +21,7 @@ from chainrule.io import (
     MAX_METADATA_DEPTH,
     MetadataError,
     ModelFileError,
+    _content_digest,
     load,
     read_metadata,
     save,
@@ -571,11 +572,11 @@ def test_save_metadata_accepts_any_mapping_and_tuples(tmp_path: Path) -> None:
 
 
 def test_save_without_metadata_writes_the_original_format(tmp_path: Path) -> None:
-    """With no metadata the header holds exactly the three original metadata fields, and
-    load(with_metadata=True) and read_metadata give an empty dict."""
+    """With no metadata the header holds exactly the three original metadata fields and the
+    digest, and load(with_metadata=True) and read_metadata give an empty dict."""
     _, path = _saved_mlp(tmp_path)
     header, _ = _read_raw(path)
-    assert sorted(header["__metadata__"]) == ["chainrule_version", "config", "format"]
+    assert sorted(header["__metadata__"]) == ["chainrule_version", "config", "digest", "format"]
     model, metadata = load(path, with_metadata=True)
     assert isinstance(model, nn.MLP)
     assert metadata == {}
@@ -678,9 +679,14 @@ def test_save_accepts_metadata_at_the_depth_limit(tmp_path: Path) -> None:
 
 
 def _with_user_text(path: Path, text: Any) -> None:
-    """Replace the file's stored user metadata by ``text`` (as written by a tamperer)."""
+    """Replace the file's stored user metadata by ``text`` (as written by a tamperer who
+    also recomputed the digest, which is no secret)."""
     header, data = _read_raw(path)
     header["__metadata__"]["user"] = text
+    metadata = header["__metadata__"]
+    fields = {k: v for k, v in metadata.items() if k != "digest"}
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    metadata["digest"] = "sha256:" + _content_digest(fields, tensors, [data])
     _write_raw(path, header, data)
 
 

@@ -29,3 +29,11 @@ class NumpyOnTensorError(ChainruleError, TypeError):
     The message says what to use instead (chainrule's own functions, or
     :func:`chainrule.check_grad` for a plain numpy function).
     """
+
+
+class NotARegularFileError(ChainruleError, OSError):
+    """A path chainrule would read or write is a folder, device, FIFO or socket.
+
+    Reading one could block forever (a FIFO) or never end (``/dev/zero``), and
+    replacing one could destroy it, so chainrule refuses before opening it.
+    """
