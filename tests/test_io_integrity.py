@@ -30,12 +30,7 @@ from chainrule.io import (
     read_metadata,
     save,
 )
-
-
-def _read_raw(path: Path) -> tuple[dict[str, Any], bytes]:
-    raw = path.read_bytes()
-    (length,) = struct.unpack("<Q", raw[:8])
-    return json.loads(raw[8 : 8 + length]), raw[8 + length :]
+from test_io import _read_raw  # the header (as JSON) and data section of a model file
 
 
 def _write_raw(path: Path, header: dict[str, Any], data: bytes, *, restamp: bool = True) -> Path:
