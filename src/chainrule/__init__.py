@@ -65,6 +65,7 @@ _LAZY = {
     "History": "chainrule.training:History",
     "save": "chainrule.io:save",
     "load": "chainrule.io:load",
+    "export_onnx": "chainrule.export:export_onnx",
     "draw": "chainrule.explanations:draw",
     "draw_network": "chainrule.explanations:draw_network",
     "explain": "chainrule.explanations:explain",

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "titanic": ("chainrule.cli.titanic", "run the handout's Titanic experiment (the main job)"),
     "train": ("chainrule.cli.train", "train an MLP on a CSV file with a header"),
     "predict": ("chainrule.cli.predict", "write a saved model's predictions for a CSV file"),
+    "export": ("chainrule.cli.export", "write a saved model as an ONNX file"),
     "draw": ("chainrule.cli.draw", "draw the dataflow diagram of an expression"),
     "explain": ("chainrule.cli.explain", "explain a derivative as a sum over paths"),
     "playground": (

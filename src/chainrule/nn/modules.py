@@ -195,6 +195,15 @@ class Module:
             "(and accept its keys in __init__) to save or rebuild it"
         )
 
+    def to_torch(self) -> Any:
+        """This network as a ``torch.nn.Sequential`` with the same weights and outputs.
+
+        See :func:`chainrule.export.to_torch` (needs ``pip install chainrule[torch]``).
+        """
+        from ..export import to_torch
+
+        return to_torch(self)
+
     def _repr_arguments(self) -> str:
         try:
             config = self.config()
@@ -723,6 +732,18 @@ class MLP(HandoutWeights, Module):
             "bias": self.bias,
             "dtype": str(self.dtype),
         }
+
+    @classmethod
+    def from_torch(cls, module: Any) -> MLP:
+        """An MLP with the weights of a PyTorch ``Sequential`` of ``Linear`` layers and
+        activations; see :func:`chainrule.export.from_torch`.
+
+        Args:
+            module: the ``torch.nn.Sequential`` (or one ``torch.nn.Linear``).
+        """
+        from ..export import from_torch
+
+        return from_torch(module)
 
     def _repr_arguments(self) -> str:
         activation = _describe(self._activation_spec)
