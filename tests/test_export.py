@@ -102,12 +102,12 @@ def _write_csv(path: Path, regression: bool) -> Path:
     return path
 
 
-def _trained(tmp_path: Path, regression: bool) -> tuple[Path, Path]:
+def _trained(tmp_path: Path, regression: bool, *options: str) -> tuple[Path, Path]:
     data = _write_csv(tmp_path / "data.csv", regression)
     model = tmp_path / "data.model"
     target = "price" if regression else "survived"
-    status = main(["train", str(data), "--target", target, "--epochs", "5", "--save", str(model)])
-    assert status == 0
+    arguments = ["train", str(data), "--target", target, "--epochs", "5", "--save", str(model)]
+    assert main([*arguments, *options]) == 0
     return data, model
 
 
@@ -126,8 +126,9 @@ def _column_feeds(session: Any, data: Path) -> dict[str, np.ndarray]:
         cells = [row[graph_input.name] for row in rows]
         if graph_input.type == "tensor(string)":
             feeds[graph_input.name] = np.array(cells, dtype=object).reshape(-1, 1)
-        else:
-            feeds[graph_input.name] = np.array(cells, dtype=np.float64).reshape(-1, 1)
+        else:  # a missing number is NaN
+            numbers = [float(cell) if cell not in ("", "NA") else np.nan for cell in cells]
+            feeds[graph_input.name] = np.array(numbers).reshape(-1, 1)
     return feeds
 
 
@@ -150,9 +151,10 @@ def test_cli_export_classifier_keeps_the_preprocessing(tmp_path: Path) -> None:
 
 @needs_onnx
 def test_export_onnx_regression_predicts_in_target_units(tmp_path: Path) -> None:
-    """export_onnx of a trained regression model gives chainrule predict's values."""
+    """export_onnx of a loaded command-line regression model (a TabularModel) gives
+    chainrule predict's values."""
     data, model = _trained(tmp_path, regression=True)
-    session = _session(export_onnx(model, tmp_path / "model.onnx"))
+    session = _session(export_onnx(chainrule.load(model), tmp_path / "model.onnx"))
     (prediction,) = session.run(["prediction"], _column_feeds(session, data))
     expected = [float(row["predicted_price"]) for row in _predictions(model, data, tmp_path)]
     np.testing.assert_allclose(prediction[:, 0], expected, rtol=1e-5, atol=1e-5)
@@ -181,6 +183,29 @@ def test_export_onnx_unknown_category_gets_no_one_hot_input(tmp_path: Path) -> N
     )
     (probabilities,) = session.run(["probabilities"], feeds)
     np.testing.assert_allclose(probabilities[:, 1], network(inputs).data[:, 0], atol=1e-5)
+
+
+@needs_onnx
+def test_export_onnx_fills_missing_cells_as_predict_does(tmp_path: Path) -> None:
+    """A model trained with --impute: NaN numbers and missing-cell strings ("", "NA") in
+    the graph's inputs get the stored fill values, as chainrule predict fills them."""
+    data, model = _trained(tmp_path, False, "--impute", "median")
+    with data.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    for index, row in enumerate(rows[1:], start=1):
+        if index % 3 == 0:
+            row[0] = ""  # age
+        if index % 4 == 0:
+            row[3] = "NA" if index % 8 else ""  # port
+    holes = tmp_path / "holes.csv"
+    with holes.open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    session = _session(export_onnx(model, tmp_path / "model.onnx"))
+    (probabilities,) = session.run(["probabilities"], _column_feeds(session, holes))
+    expected = _predictions(model, holes, tmp_path)
+    np.testing.assert_allclose(
+        probabilities[:, 1], [float(row["probability_yes"]) for row in expected], atol=1e-5
+    )
 
 
 @needs_onnx

@@ -32,7 +32,7 @@ from ._files import write_bytes_atomically
 from .errors import ChainruleError
 
 if TYPE_CHECKING:
-    from .cli._csv import Preprocessing
+    from .cli._preprocessing import ColumnEncoding, Preprocessing
     from .nn import MLP, Module
 
 __all__ = ["ExportError", "export_onnx", "from_torch", "to_torch"]
@@ -43,6 +43,13 @@ ONNX_OPSET = 17
 ONNX_IR_VERSION = 9
 
 PathLike = str | os.PathLike[str]
+
+#: Text cells an exported graph takes as missing (the command line's missing cells, in
+#: their usual capitalisations; ONNX has no case-insensitive string comparison).
+MISSING_STRINGS = (
+    "", "NA", "na", "Na", "N/A", "n/a", "NaN", "nan", "NAN", "null", "NULL", "Null",
+    "None", "none", "NONE", "?",
+)  # fmt: skip
 
 
 class ExportError(ChainruleError, ValueError):
@@ -143,9 +150,9 @@ def export_onnx(
 
     Args:
         model: a chainrule network, or the path of a model file (loaded with
-            :func:`chainrule.load`, digest checked). A file saved by
-            ``chainrule train --save`` carries its preprocessing, which is then
-            written into the graph.
+            :func:`chainrule.load`, digest checked). A model saved by
+            ``chainrule train --save`` (a ``TabularModel`` once loaded) carries its
+            preprocessing, which is then written into the graph.
         path: where to write the ``.onnx`` file (atomically).
         preprocessing: write the stored ``chainrule train`` preprocessing into the
             graph when there is one (the default). With ``False``, or for a network
@@ -155,9 +162,11 @@ def export_onnx(
     With preprocessing the graph has one input per feature column, named after the
     column, of shape (rows, 1): numbers for numeric columns (standardised with the
     stored mean and scale), strings for one-hot columns (an unknown category gets all
-    zeros, as ``chainrule predict`` does). Its outputs are ``"probabilities"`` (rows,
-    classes) and ``"label"`` (rows,) strings for a classifier, or ``"prediction"``
-    (rows, 1) in the target's units for a regression.
+    zeros, as ``chainrule predict`` does). A model trained with ``--impute`` fills
+    missing cells as ``chainrule predict`` does: NaN in a numeric input, and
+    :data:`MISSING_STRINGS` in a text input, take the stored fill value. Its outputs
+    are ``"probabilities"`` (rows, classes) and ``"label"`` (rows,) strings for a
+    classifier, or ``"prediction"`` (rows, 1) in the target's units for a regression.
 
     Returns:
         The path written.
@@ -167,24 +176,16 @@ def export_onnx(
         ImportError: the ``onnx`` package is not installed (``pip install chainrule[onnx]``).
     """
     from .io import load
+    from .tabular import TabularModel
 
+    loaded = load(model) if isinstance(model, (str, os.PathLike)) else model
+    network: Module = loaded
     stored: Preprocessing | None = None
-    if isinstance(model, (str, os.PathLike)):
-        source = os.fspath(model)
-        network, metadata = load(model, with_metadata=True)
-        if preprocessing:
-            stored = _stored_preprocessing(metadata, source)
-    else:
-        network = model
+    if isinstance(loaded, TabularModel):
+        network = loaded.network
+        stored = loaded.preprocessing if preprocessing else None
     graph_model = _onnx_model(network, stored)
     return write_bytes_atomically(path, graph_model.SerializeToString())
-
-
-def _stored_preprocessing(metadata: dict[str, Any], source: str) -> Preprocessing | None:
-    from .cli._csv import PREPROCESSING_METADATA_KEY, Preprocessing
-
-    document = metadata.get(PREPROCESSING_METADATA_KEY)
-    return None if document is None else Preprocessing.from_metadata(document, source)
 
 
 def _require_onnx() -> Any:
@@ -309,25 +310,53 @@ def _preprocessing_nodes(
         column = encoding.column
         if encoding.kind == "numeric":
             inputs.append(helper.make_tensor_value_info(column, element, ["rows", 1]))
-            centred = builder.node("Sub", [column, builder.constant("mean", encoding.mean)], "sub")
-            scale = builder.constant("scale", encoding.scale)
-            blocks.append(builder.node("Div", [centred, scale], "standardised"))
+            blocks.append(_numeric_nodes(builder, encoding))
         else:
             string = builder.onnx.TensorProto.STRING
             inputs.append(helper.make_tensor_value_info(column, string, ["rows", 1]))
-            hot = builder.node(
-                "OneHotEncoder",
-                [column],
-                "one_hot",
-                domain="ai.onnx.ml",
-                cats_strings=list(encoding.categories),
-                zeros=1,  # an unknown category gives all zeros, as in chainrule predict
-            )
-            shape = builder.constant("shape", [-1, len(encoding.categories)], np.dtype(np.int64))
-            flat = builder.node("Reshape", [hot, shape], "one_hot_rows")
-            blocks.append(builder.node("Cast", [flat], "one_hot_cast", to=element))
+            blocks.append(_one_hot_nodes(builder, encoding, element))
     joined = blocks[0] if len(blocks) == 1 else builder.node("Concat", blocks, "inputs", axis=1)
     return inputs, joined
+
+
+def _numeric_nodes(builder: _GraphBuilder, encoding: ColumnEncoding) -> str:
+    """(x - mean) / scale, with NaN first replaced by the fill value when there is one."""
+    x = encoding.column
+    if encoding.fill is not None:
+        missing = builder.node("IsNaN", [x], "missing")
+        fill = builder.constant("fill", [[float(encoding.fill)]])
+        x = builder.node("Where", [missing, fill, x], "filled")
+    centred = builder.node("Sub", [x, builder.constant("mean", encoding.mean)], "sub")
+    return builder.node("Div", [centred, builder.constant("scale", encoding.scale)], "standardised")
+
+
+def _one_hot_nodes(builder: _GraphBuilder, encoding: ColumnEncoding, element: int) -> str:
+    """One 0/1 input per category; an unknown category gives zeros, and a missing cell
+    the fill category's input when there is a fill value.
+
+    The encoder also has one slot per missing-cell spelling; a constant matrix then
+    maps those slots onto the fill category (or onto nothing), all in one MatMul.
+    """
+    categories = list(encoding.categories)
+    spellings = [] if encoding.fill is None else list(MISSING_STRINGS)
+    vocabulary = categories + [s for s in spellings if s not in categories]
+    hot = builder.node(
+        "OneHotEncoder",
+        [encoding.column],
+        "one_hot",
+        domain="ai.onnx.ml",
+        cats_strings=vocabulary,
+        zeros=1,  # an unknown category gives all zeros, as in chainrule predict
+    )
+    shape = builder.constant("shape", [-1, len(vocabulary)], np.dtype(np.int64))
+    rows = builder.node("Cast", [builder.node("Reshape", [hot, shape], "rows")], "cast", to=element)
+    if len(vocabulary) == len(categories):
+        return rows
+    mapping = np.zeros((len(vocabulary), len(categories)))
+    mapping[: len(categories), :] = np.eye(len(categories))
+    if encoding.fill in categories:
+        mapping[len(categories) :, categories.index(str(encoding.fill))] = 1.0
+    return builder.node("MatMul", [rows, builder.constant("fill_map", mapping)], "filled")
 
 
 def _prediction_nodes(
