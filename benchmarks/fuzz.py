@@ -28,7 +28,6 @@ deletions, duplications, splices), used when atheris is not installed.
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
 import os
 import random
@@ -39,6 +38,7 @@ import time
 import traceback
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -201,10 +201,7 @@ class Classifier:
             table = read_csv(self.case_file)
         except CsvError:
             return "refused"
-        width = len(table.header)
-        assert width > 0 and len(set(table.header)) == width, "header"
-        assert all(len(row) == width for row in table.rows), "a row without a cell per column"
-        assert len(table.rows) > 0, "a table without rows"
+        check_table(table)
         return "read"
 
     def _expression(self, data: bytes) -> str:
@@ -230,6 +227,18 @@ class Classifier:
         ]
         lines += [f"  OTHER: {finding}" for finding in self.others[:5]]
         return "\n".join(lines)
+
+
+def check_table(table: Any) -> None:
+    """A table read from a CSV file names distinct columns and has a cell for every
+    column in every row (and at least one row)."""
+    rows = len(table)
+    assert rows > 0, "a table without rows"
+    assert len(table.header) == len(set(table.header)) > 0, "an empty or repeated header"
+    for name in table.header:
+        column = table.column(name)
+        assert len(column.numbers) == len(column.missing) == rows, f"column {name!r}"
+        assert column.text is None or len(column.text) == rows, f"column {name!r}"
 
 
 def check_printed_tree(tree: object) -> None:
@@ -347,6 +356,15 @@ def run_atheris(target: str, seconds: float) -> None:
     """Run inside a subprocess: atheris's loop ends the process when the time is up."""
     import atheris
 
+    # Coverage guidance needs chainrule's bytecode instrumented: import it (and only
+    # it) under instrumentation, before anything else imports it.
+    with atheris.instrument_imports(include=["chainrule"]):
+        import chainrule.cli._csv
+        import chainrule.cli._preprocessing
+        import chainrule.expressions
+        import chainrule.io
+        import chainrule.nn  # noqa: F401
+
     folder = tempfile.mkdtemp(dir=_scratch())
     classifier = Classifier(target, Path(folder))
     started = time.perf_counter()
@@ -361,18 +379,19 @@ def run_atheris(target: str, seconds: float) -> None:
     for index, seed in enumerate(seeds):
         (corpus / f"seed{index}").write_bytes(seed)
 
-    def finish() -> None:
-        print(classifier.report("atheris", time.perf_counter() - started), flush=True)
+    deadline = started + seconds
 
-    atexit.register(finish)
+    def one_input(data: bytes) -> None:
+        classifier.run(data)
+        if time.perf_counter() > deadline:
+            # libFuzzer ends the process from C, past Python's atexit: report first.
+            print(classifier.report("atheris", time.perf_counter() - started), flush=True)
+            os._exit(0)
+
     atheris.Setup(
-        [sys.argv[0], f"-max_total_time={int(seconds)}", "-max_len=4096", str(corpus)],
-        classifier.run,
+        [sys.argv[0], f"-max_total_time={int(seconds) + 60}", "-max_len=4096", str(corpus)],
+        one_input,
     )
-    with atheris.instrument_imports():
-        import chainrule.cli._csv
-        import chainrule.expressions
-        import chainrule.io  # noqa: F401
     atheris.Fuzz()
 
 

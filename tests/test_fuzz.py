@@ -159,8 +159,12 @@ def test_read_csv_gives_a_rectangular_table_or_csv_error(
             table = read_csv(path)
         except CsvError:
             continue
-        assert len(set(table.header)) == len(table.header) > 0
-        assert table.rows and all(len(row) == len(table.header) for row in table.rows)
+        rows = len(table)
+        assert rows > 0 and len(set(table.header)) == len(table.header) > 0
+        for name in table.header:
+            column = table.column(name)
+            assert len(column.numbers) == len(column.missing) == rows
+            assert column.text is None or len(column.text) == rows
 
 
 _EXPRESSION_PIECES = st.sampled_from(
