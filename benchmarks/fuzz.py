@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import subprocess
@@ -242,39 +243,68 @@ def check_table(table: Any) -> None:
 
 
 def check_printed_tree(tree: object) -> None:
-    """A parsed tree prints as text that parses back to the same tree, up to the
-    grouping of sums and products (the printer writes ``a + (b + c)`` as ``a + b + c``)."""
+    """A parsed tree prints as text that parses back to the same tree, up to what the
+    printer changes without changing the value (see :func:`canonical`)."""
     from chainrule.expressions import format_expr, parse
 
     printed = format_expr(tree, unicode=False)
-    assert canonical(parse(printed)) == canonical(tree), f"{printed!r} parses differently"
+    again = canonical(parse(printed))
+    assert same(again, canonical(tree)), f"{printed!r} parses differently"
 
 
 def canonical(tree: object) -> object:
-    """``tree`` with chains of + and - (and of * and /) flattened into signed lists, so
-    trees that differ only in the grouping of such chains compare equal."""
+    """``tree`` up to what the printer may change: chains of + and - (and of * and /)
+    flattened into signed lists, and negations moved out of products and into the
+    signs of sums, so ``a + (b + c)`` and ``a + b + c``, or ``-(n*-x)`` and ``-n*(-x)``,
+    compare equal. Numbers are compared by :func:`same` (the printer rounds them)."""
     from chainrule.expressions import Binary, Call, Name, Number, Unary
 
     def chain(expr: object, sign: int, ops: str) -> list[tuple[int, object]]:
         if isinstance(expr, Binary) and expr.op in ops:
             flip = -sign if expr.op == ops[1] else sign
             return chain(expr.left, sign, ops) + chain(expr.right, flip, ops)
-        return [(sign, canonical(expr))]
+        part = canonical(expr)
+        extra: list[tuple[int, object]] = []
+        if isinstance(part, tuple) and part[0] == "neg":
+            if ops == "+-":
+                sign, part = -sign, part[1]
+            else:
+                part, extra = part[1], [(sign, "-1")]
+        # A chain of the same kind under a negation is spliced in, signs multiplied.
+        kind = "sum" if ops == "+-" else "product"
+        if isinstance(part, tuple) and part[0] == kind:
+            return [(sign * inner, entry) for inner, entry in part[1]] + extra
+        return [(sign, part), *extra]
 
     if isinstance(tree, Binary) and tree.op in "+-":
         return ("sum", tuple(chain(tree, 1, "+-")))
     if isinstance(tree, Binary) and tree.op in "*/":
-        return ("product", tuple(chain(tree, 1, "*/")))
+        factors = chain(tree, 1, "*/")
+        negative = sum(1 for _, factor in factors if factor == "-1") % 2 == 1
+        product = ("product", tuple(entry for entry in factors if entry[1] != "-1"))
+        return ("neg", product) if negative else product
     if isinstance(tree, Binary):
         return (tree.op, canonical(tree.left), canonical(tree.right))
     if isinstance(tree, Unary):
-        return canonical(tree.operand) if tree.op == "+" else ("neg", canonical(tree.operand))
+        inner = canonical(tree.operand)
+        if tree.op == "+":
+            return inner
+        return inner[1] if isinstance(inner, tuple) and inner[0] == "neg" else ("neg", inner)
     if isinstance(tree, Call):
         return (tree.function, tuple(canonical(argument) for argument in tree.arguments))
     if isinstance(tree, Number):
         return tree.value
     assert isinstance(tree, Name)
     return tree.name
+
+
+def same(a: object, b: object) -> bool:
+    """Canonical forms equal, numbers to the printer's six significant digits."""
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-5) or a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b
 
 
 def _header(data: bytes) -> dict:
