@@ -87,11 +87,15 @@ def test_load_truncated_or_padded_model_file_is_refused(
             assert _load_outcome(tmp_path / "m.safetensors", data, weights) == "refused"
 
 
+def _json_containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(children, max_size=4) | st.dictionaries(
+        st.text(max_size=8), children, max_size=4
+    )
+
+
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
+    _json_containers,
     max_leaves=8,
 )
 
