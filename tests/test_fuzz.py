@@ -220,6 +220,17 @@ def test_parse_gives_a_tree_that_prints_back_or_expression_error(
         assert _same(_canonical(parse(format_expr(tree, unicode=False))), _canonical(tree))
 
 
+def test_parse_reads_exponents_written_with_leading_zeros() -> None:
+    """1e-06 and 2.5e+07 (as the printer and Python write them) are numbers: the exponent's
+    digits are not a second, zero-led whole number (a fuzzing finding)."""
+    assert parse("1e-06") == parse("1e-6")
+    assert parse("x + 2.5e+07*y") == parse("x + 2.5e7*y")
+    printed = format_expr(parse("x + 0.000001"), unicode=False)
+    assert parse(printed) == parse("x + 0.000001")
+    with pytest.raises(ExpressionError, match="may not start with 0"):
+        parse("1e-6 + 06")
+
+
 def _canonical(tree: object) -> object:
     """``tree`` up to what the printer may change: chains of + and - (and of * and /)
     flattened into signed lists, and negations moved out of products and into the

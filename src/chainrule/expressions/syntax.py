@@ -169,8 +169,9 @@ def _character_problem(text: str, allow_partial_functions: bool) -> tuple[str, i
 
 def _word_problem(text: str) -> tuple[str, int] | None:
     """The first bad name or number in the runs of letters, digits, ``_`` and ``.``."""
+    consumed = 0  # where the last number ended: its exponent may span several words
     for word in _WORD.finditer(text):
-        position = word.start()
+        position = max(word.start(), consumed)
         while position < word.end():
             if text[position] == "." and text[position + 1 : position + 2] not in _DIGITS:
                 return "unexpected character '.': attribute access is not allowed", position + 1
@@ -187,7 +188,7 @@ def _word_problem(text: str) -> tuple[str, int] | None:
             problem = _number_problem(text, number)
             if problem is not None:
                 return problem
-            position = number.end()
+            position = consumed = number.end()
     return None
 
 
