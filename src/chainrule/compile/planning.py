@@ -212,6 +212,10 @@ class _Planner:
             if is_free:
                 free.append((position, array))
         event.free = tuple(free)
+        slots: list[np.ndarray | None] = [None] * len(event.inputs)
+        for position, buffer in free:
+            slots[position] = buffer
+        event.free_slots = tuple(slots)
         self._bind_params(event)
         params = event.bound_params
         reference = op.forward(ARRAY, *arrays, **params)

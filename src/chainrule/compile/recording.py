@@ -57,6 +57,9 @@ class _OpEvent:
     # Positions of inputs that are leaves not requiring grad ("free" inputs: the batch,
     # constants); their data is copied into these buffers on every replay.
     free: tuple[tuple[int, np.ndarray], ...] = ()
+    # The same buffers by input position (None where the recorded tensor must recur):
+    # the replay checks every op's inputs on each call, so this is built once.
+    free_slots: tuple[np.ndarray | None, ...] = ()
     # Array-valued params (integer indexes): (key, position in a tuple or -1, buffer).
     param_arrays: tuple[tuple[str, int, np.ndarray], ...] = ()
     bound_params: dict[str, Any] = field(default_factory=dict)
@@ -154,9 +157,7 @@ class _Replayer:
             return len(inputs) == len(recorded) and all(map(operator.is_, inputs, recorded))
         if len(inputs) != len(recorded):
             return False
-        free = dict(event.free)
-        for position, (tensor, expected) in enumerate(zip(inputs, recorded)):
-            buffer = free.get(position)
+        for tensor, expected, buffer in zip(inputs, recorded, event.free_slots):
             if buffer is None:
                 if tensor is not expected:
                     return False
