@@ -514,3 +514,18 @@ def test_compiled_step_leaves_value_graphs_eager() -> None:
         compiled(x, y)
     assert grads == [2 * x[0, 0] for x, _ in batches(np.float64, 5, 4, "real")]
     assert compiled.stats.divergences == 0 and compiled.stats.replays == 3
+
+
+def test_recording_block_restores_the_mode_after_nesting_and_errors() -> None:
+    """graph.recording installs its recorder, keeps the other switches, restores the mode after."""
+    from chainrule.graph import grad_mode, recording
+
+    outer, inner = object(), object()
+    before = grad_mode()
+    with cr.no_grad(), recording(outer):
+        assert grad_mode().recorder is outer and not grad_mode().enabled
+        with pytest.raises(KeyError), recording(inner):
+            assert grad_mode().recorder is inner and not grad_mode().enabled
+            raise KeyError("inside")
+        assert grad_mode().recorder is outer
+    assert grad_mode() is before
