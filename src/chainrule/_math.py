@@ -37,6 +37,12 @@ class _ScalarMath:
         return -_INF if x == 0.0 else _NAN
 
     @staticmethod
+    def log1p(x: float) -> float:
+        if x > -1.0:
+            return math.log1p(x)
+        return -_INF if x == -1.0 else _NAN
+
+    @staticmethod
     def sqrt(x: float) -> float:
         return math.sqrt(x) if x >= 0.0 else _NAN
 
@@ -66,10 +72,10 @@ class _ScalarMath:
     def power(x: float, p: float) -> float:
         try:
             result = x**p
-        except ZeroDivisionError:
-            return _INF
-        except OverflowError:
-            return _INF
+        except (ZeroDivisionError, OverflowError):
+            # numpy's answer, with its sign: (-10)**309 is -inf, (-0.0)**-1 is -inf.
+            with np.errstate(all="ignore"):
+                return float(np.power(np.float64(x), np.float64(p)))
         if isinstance(result, complex):  # negative base, fractional exponent
             return _NAN
         return float(result)
@@ -120,6 +126,7 @@ class _ArrayMath:
     pi = np.pi
     exp = staticmethod(np.exp)
     log = staticmethod(np.log)
+    log1p = staticmethod(np.log1p)
     sqrt = staticmethod(np.sqrt)
     sin = staticmethod(np.sin)
     cos = staticmethod(np.cos)

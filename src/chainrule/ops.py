@@ -539,11 +539,12 @@ ABS = _elementwise(
     into=_ufunc_into(np.abs),
 )
 # NOTE: softplus log(1 + e^a) is its own op because the composite overflows for
-# large a; written as max(a, 0) + log(1 + e^-|a|) it is exact for any a.
+# large a; written as max(a, 0) + log1p(e^-|a|) it is exact for any a (log1p keeps
+# the digits of e^-|a| that 1 + e^-|a| would round away, e.g. softplus(-40) ≈ 4e-18).
 SOFTPLUS = _elementwise(
     "softplus",
     "softplus(a)",
-    lambda xp, a: xp.maximum(a, 0.0) + xp.log(1.0 + xp.exp(-xp.abs(a))),
+    lambda xp, a: xp.maximum(a, 0.0) + xp.log1p(xp.exp(-xp.abs(a))),
     Partial("sigmoid(a)", lambda xp, out, a: xp.sigmoid(a)),
 )
 # Ties send the whole adjoint to the first input, so the partials sum to 1.
@@ -664,27 +665,44 @@ def _max_vjp(adjoint: Any, out: Any, a: np.ndarray, axis: Any, keepdims: bool) -
     return winners * (_keep_reduced_axes(adjoint, a.ndim, axis, keepdims) / count)
 
 
-def _logsumexp(a: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
-    # NOTE: subtracting the max keeps exp from overflowing; an all −inf slice keeps
-    # its max at 0 so the result is −inf rather than NaN.
+def _peak(a: np.ndarray, axis: Any) -> np.ndarray:
+    """The max over ``axis`` (kept as an axis), subtracted before exp so it cannot overflow.
+
+    A slice whose max is not finite (all −inf) keeps a peak of 0, so its result is
+    −inf rather than NaN.
+    """
     peak = np.max(a, axis=axis, keepdims=True)
-    peak = np.where(np.isfinite(peak), peak, 0.0).astype(a.dtype)
+    return np.where(np.isfinite(peak), peak, 0.0).astype(a.dtype)
+
+
+def _logsumexp(a: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
+    peak = _peak(a, axis)
     total = np.log(np.sum(np.exp(a - peak), axis=axis, keepdims=True)) + peak
     return total if keepdims else np.squeeze(total, axis=axis)
 
 
+def _softmax(a: np.ndarray, axis: Any) -> np.ndarray:
+    exponentials = np.exp(a - _peak(a, axis))
+    return exponentials / np.sum(exponentials, axis=axis, keepdims=True)
+
+
 def _logsumexp_vjp(adjoint: Any, out: Any, a: np.ndarray, axis: Any, keepdims: bool) -> Any:
-    expanded = _keep_reduced_axes(out, a.ndim, axis, keepdims)
-    return _keep_reduced_axes(adjoint, a.ndim, axis, keepdims) * np.exp(a - expanded)
-
-
-def _softmax(a: np.ndarray, axis: int) -> np.ndarray:
-    shifted = np.exp(a - np.max(a, axis=axis, keepdims=True))
-    return shifted / np.sum(shifted, axis=axis, keepdims=True)
+    # NOTE: the partial is softmax(a), computed from the peak-shifted exponentials.
+    # exp(a − out) would lose it: at a = [1e30, 1e30] the output 1e30 + log 2 rounds
+    # to 1e30, and exp(a − out) = [1, 1] instead of [½, ½].
+    return _keep_reduced_axes(adjoint, a.ndim, axis, keepdims) * _softmax(a, axis)
 
 
 def _softmax_vjp(adjoint: Any, out: Any, a: np.ndarray, axis: int) -> Any:
     return out * (adjoint - np.sum(adjoint * out, axis=axis, keepdims=True))
+
+
+def _log_softmax(a: np.ndarray, axis: int) -> np.ndarray:
+    # NOTE: (a − peak) − log Σ exp(a − peak), the peak subtracted first. Written as
+    # a − (log Σ + peak), the sum log Σ + peak rounds to the peak for large logits
+    # (1e16 + log 2 == 1e16) and the log-probabilities of tied logits become 0.
+    shifted = a - _peak(a, axis)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
 def _log_softmax_vjp(adjoint: Any, out: Any, a: np.ndarray, axis: int) -> Any:
@@ -776,7 +794,7 @@ SOFTMAX = _structural(
 LOG_SOFTMAX = _structural(
     "log_softmax",
     "log_softmax(a)",
-    lambda xp, a, axis: a - _logsumexp(a, axis, keepdims=True),
+    lambda xp, a, axis: _log_softmax(a, axis),
     Partial("I − softmax(a)", vjp=_log_softmax_vjp),
     params=("axis",),
 )
