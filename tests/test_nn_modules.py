@@ -532,3 +532,22 @@ def test_docs_nn_page_examples_run() -> None:
     )
     assert result.attempted > 10
     assert result.failed == 0
+
+
+def test_mlp_misspelt_dtype_is_refused() -> None:
+    """Issue 13 item 13: nn.MLP([2, 1], dtype="flaot32") names the dtype and what to pass."""
+    for network in (nn.MLP, nn.Linear):
+        args = ([2, 1],) if network is nn.MLP else (2, 1)
+        with pytest.raises(cr.DTypeError, match=r"'flaot32' is not float32 or float64"):
+            network(*args, dtype="flaot32")  # type: ignore[operator]
+        with pytest.raises(ValueError, match=r"'int8'"):
+            network(*args, dtype="int8")  # type: ignore[operator]
+
+
+def test_mlp_records_its_dtype_truly() -> None:
+    """The recorded dtype is the parameters' dtype, for every accepted spelling."""
+    for spelling, name in (("float32", "float32"), (np.float32, "float32"), (None, "float64")):
+        network = nn.MLP([2, 1], dtype=spelling)
+        assert network.config()["dtype"] == name
+        assert all(p.data.dtype == np.dtype(name) for p in network.parameters())
+        assert nn.Linear(2, 1, dtype=spelling).config()["dtype"] == name

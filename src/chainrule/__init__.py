@@ -18,6 +18,7 @@ from . import functions
 from .compile import compile as compile
 from .errors import AnomalyError as AnomalyError
 from .errors import ChainruleError as ChainruleError
+from .errors import DTypeError as DTypeError
 from .errors import GradcheckError as GradcheckError
 from .errors import NumpyOnTensorError as NumpyOnTensorError
 from .errors import ShapeError as ShapeError

@@ -37,3 +37,11 @@ class NotARegularFileError(ChainruleError, OSError):
     Reading one could block forever (a FIFO) or never end (``/dev/zero``), and
     replacing one could destroy it, so chainrule refuses before opening it.
     """
+
+
+class DTypeError(ChainruleError, TypeError, ValueError):
+    """A dtype chainrule does not compute in: tensors are float32 or float64.
+
+    A TypeError (as numpy's own dtype errors) and a ValueError (as other bad arguments
+    to a network's constructor), so either ``except`` catches it.
+    """

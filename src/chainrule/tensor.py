@@ -14,7 +14,7 @@ import numpy as np
 from . import ops
 from ._broadcast import unbroadcast
 from ._math import ARRAY
-from .errors import ShapeError
+from .errors import DTypeError, ShapeError
 from .graph import Node, backward, grad_mode
 from .ops import Op
 
@@ -24,16 +24,29 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 DTypeLike = Any
 
 
-def _resolve_dtype(dtype: DTypeLike) -> np.dtype:
-    resolved = np.dtype(dtype)
-    if resolved not in _FLOAT_DTYPES:
-        raise TypeError(f"chainrule tensors are float32 or float64, not {resolved}")
+def resolve_dtype(dtype: DTypeLike, where: str = "tensor") -> np.dtype:
+    """``dtype`` as numpy's float32 or float64, or a :class:`DTypeError` naming ``where``.
+
+    Args:
+        dtype: anything numpy reads as a dtype (``"float32"``, ``np.float64``, ...).
+        where: what was given the dtype, for the message (``"MLP"``).
+    """
+    try:
+        resolved: np.dtype | None = np.dtype(dtype)
+    except (TypeError, ValueError):  # a misspelling: "flaot32"
+        resolved = None
+    # NOTE: compared one by one, after the None check: numpy holds float64 == None true.
+    if resolved is None or not any(resolved == known for known in _FLOAT_DTYPES):
+        raise DTypeError(
+            f"{where}: dtype {dtype!r} is not float32 or float64, the two dtypes chainrule "
+            "computes in; pass dtype='float32' or dtype='float64'"
+        )
     return resolved
 
 
 def _as_float_array(data: Any, dtype: DTypeLike = None) -> np.ndarray:
     if dtype is not None:
-        return np.asarray(data, dtype=_resolve_dtype(dtype))
+        return np.asarray(data, dtype=resolve_dtype(dtype))
     array = np.asarray(data)
     if array.dtype in _FLOAT_DTYPES:
         return array

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ChainruleError, ShapeError
-from ..tensor import Tensor
+from ..tensor import Tensor, resolve_dtype
 from ..value import Value
 from .activations import (
     LAYERWISE,
@@ -38,7 +38,6 @@ Parameter = Tensor | Value
 Seed = int | np.random.Generator | None
 ActivationSpec = str | Activation | None
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 # Module classes that from_config may build, by the "type" a config names.
 _REGISTRY: dict[str, type[Module]] = {}
@@ -318,16 +317,6 @@ def _positive_int(value: Any, what: str) -> int:
     return int(value)
 
 
-def _float_dtype(dtype: Any) -> np.dtype:
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError:
-        resolved = None
-    if resolved not in _FLOAT_DTYPES:
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    return resolved
-
-
 def check_sizes(sizes: Any) -> list[int]:
     """Validate layer sizes ``[n_1, ..., n_m]`` (m ≥ 2, each a positive int)."""
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
@@ -441,7 +430,7 @@ class Linear(Module):
     ) -> None:
         self.in_features = _positive_int(in_features, "in_features")
         self.out_features = _positive_int(out_features, "out_features")
-        resolved = _float_dtype(dtype)
+        resolved = resolve_dtype(dtype, "Linear")
         weight, bias_values = init_layer(
             _generator(seed), self.in_features, self.out_features, bool(bias)
         )
@@ -654,7 +643,7 @@ class MLP(HandoutWeights, Module):
         self.output_activation = output
         self.activations: list[str | Activation] = [*hidden, output or "identity"]
         self.bias = bool(bias)
-        self.dtype = _float_dtype(dtype)
+        self.dtype = resolve_dtype(dtype, type(self).__name__)
         self._activation_spec = activation
         rng = _generator(seed)
         self.layers = [
