@@ -1,4 +1,4 @@
-"""Tests for the neuron-level MLP and the handout weight names (chainrule.nn.neurons)."""
+"""Tests for the neuron-level MLP and the handout weight names it uses."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import chainrule as cr
 from chainrule import nn
 from chainrule.experiments.titanic import HANDOUT_WEIGHTS
-from chainrule.nn.neurons import parse_weight_name, weight_slot
+from chainrule.nn.handout_names import parse_weight_name, weight_slot
 
 # The assignment's exercise 2 weights (x_1 = age, x_2 = male, x_3 = 1, the bias unit).
 TITANIC_WEIGHTS = HANDOUT_WEIGHTS

@@ -551,3 +551,63 @@ def test_mlp_records_its_dtype_truly() -> None:
         assert network.config()["dtype"] == name
         assert all(p.data.dtype == np.dtype(name) for p in network.parameters())
         assert nn.Linear(2, 1, dtype=spelling).config()["dtype"] == name
+
+
+def _nn_imports() -> dict[str, tuple[set[str], list[str]]]:
+    """Per chainrule.nn module: the nn modules it imports at top level, and nested imports."""
+    import ast
+
+    folder = Path(nn.__file__).parent
+    found: dict[str, tuple[set[str], list[str]]] = {}
+    for path in sorted(folder.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top: set[str] = set()
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                top.add(node.module or "")
+        nested = [
+            f"{path.name}:{node.lineno}"
+            for function in ast.walk(tree)
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+            for node in ast.walk(function)
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+        ]
+        found[path.stem] = (top, nested)
+    return found
+
+
+def test_nn_modules_import_without_a_circle() -> None:
+    """chainrule.nn's modules import each other in one direction, and never inside functions."""
+    imports = _nn_imports()
+    assert all(not nested for _, nested in imports.values()), {
+        name: nested for name, (_, nested) in imports.items() if nested
+    }
+    # Depth-first search for a cycle among the package's own modules.
+    state: dict[str, str] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = "open"
+        for other in imports.get(name, (set(), []))[0]:
+            if other not in imports or other == "":
+                continue
+            assert state.get(other) != "open", f"import circle: {' -> '.join([*path, other])}"
+            if other not in state:
+                visit(other, [*path, other])
+        state[name] = "done"
+
+    for name in imports:
+        if name != "__init__" and name not in state:
+            visit(name, [name])
+
+
+def test_from_config_knows_every_public_module_type() -> None:
+    """MODULE_TYPES lists every public Module class of chainrule.nn, so each can be rebuilt."""
+    from chainrule.nn.config import MODULE_TYPES
+
+    public = {
+        name
+        for name, value in vars(nn).items()
+        if isinstance(value, type) and issubclass(value, nn.Module) and value is not nn.Module
+    }
+    assert public == set(MODULE_TYPES)
+    assert all(MODULE_TYPES[name] is getattr(nn, name) for name in public)

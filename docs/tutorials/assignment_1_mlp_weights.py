@@ -121,7 +121,7 @@ def main() -> None:
 
 def _indices(names: list[str]) -> list[tuple[int, int, int]]:
     """(k, i, j) of each handout name ``w{k}[{i},{j}]``."""
-    from chainrule.nn.neurons import parse_weight_name
+    from chainrule.nn.handout_names import parse_weight_name
 
     return [parse_weight_name(name) for name in names]
 

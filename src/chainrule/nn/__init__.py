@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from .activations import ACTIVATIONS as ACTIVATIONS
 from .activations import get_activation as get_activation
+from .config import from_config as from_config
+from .handout_names import WeightNameError as WeightNameError
+from .handout_names import parse_weight_name as parse_weight_name
 from .losses import LOSSES as LOSSES
 from .losses import BCELoss as BCELoss
 from .losses import BCEWithLogitsLoss as BCEWithLogitsLoss
@@ -35,10 +38,7 @@ from .modules import Softmax as Softmax
 from .modules import Softplus as Softplus
 from .modules import StateDictError as StateDictError
 from .modules import Tanh as Tanh
-from .modules import from_config as from_config
 from .neurons import NeuronMLP as NeuronMLP
-from .neurons import WeightNameError as WeightNameError
-from .neurons import parse_weight_name as parse_weight_name
 
 __all__ = [
     "ACTIVATIONS",

@@ -9,7 +9,9 @@ attributes in the order they were set. That order names the entries of
 sizes ``[n_1, ..., n_m]``, one :class:`Linear` per pair of layers, an activation per
 hidden layer and an optional output activation. The same network built from one
 scalar Value per neuron and weight is :class:`chainrule.nn.NeuronMLP`; both share
-the handout weight names (``"w1[1,2]"``) through :mod:`chainrule.nn.neurons`.
+the handout weight names (``"w1[1,2]"``) through :mod:`chainrule.nn.handout_names`.
+:func:`chainrule.nn.from_config` (in :mod:`chainrule.nn.config`) rebuilds any of
+them from its :meth:`Module.config`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
-from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,14 +35,13 @@ from .activations import (
     identity,
     softmax,
 )
+from .handout_names import HandoutWeights, handout_view
 
 Parameter = Tensor | Value
 Seed = int | np.random.Generator | None
+# from_config's signature, handed to Module._from_config for nested configs.
+BuildModule = Callable[[Mapping[str, Any], Seed], "Module"]
 ActivationSpec = str | Activation | None
-
-
-# Module classes that from_config may build, by the "type" a config names.
-_REGISTRY: dict[str, type[Module]] = {}
 
 
 class StateDictError(ChainruleError, ValueError):
@@ -59,13 +60,6 @@ class Module:
     leaf Tensors with ``requires_grad=True`` (and leaf Values) among the public
     attributes; children are the Modules among them, or lists of Modules.
     """
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        # Only chainrule's own public modules can be named by a config, so a file
-        # can never make from_config reach a class the library did not register.
-        if cls.__module__.startswith("chainrule.") and not cls.__name__.startswith("_"):
-            _REGISTRY[cls.__name__] = cls
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
@@ -218,9 +212,15 @@ class Module:
         return "\n".join([head, *children, ")"])
 
     @classmethod
-    def _from_config(cls, arguments: dict[str, Any], seed: Seed) -> Module:
-        """Build this class from a config's arguments (``from_config`` calls it)."""
-        return _build_from_config(cls, arguments, seed)
+    def _from_config(cls, arguments: dict[str, Any], seed: Seed, build: BuildModule) -> Module:
+        """Build this class from a config's arguments (``from_config`` calls it).
+
+        Args:
+            arguments: the config without its ``"type"``.
+            seed: seeds fresh weights.
+            build: ``from_config`` itself, for modules whose config nests others.
+        """
+        return build_from_config(cls, arguments, seed)
 
 
 def _is_module_list(value: Any) -> bool:
@@ -242,35 +242,8 @@ def _indent(text: str) -> str:
     return text.replace("\n", "\n  ")
 
 
-def from_config(config: Mapping[str, Any], seed: Seed = None) -> Module:
-    """Rebuild a module from :meth:`Module.config`, with fresh weights.
-
-    Args:
-        config: a dict with a ``"type"`` naming a chainrule.nn module and that
-            module's constructor arguments.
-        seed: seeds the new weights (an int or a numpy Generator); None for fresh
-            randomness.
-
-    Only chainrule's own module types can be built, and nothing in the config is
-    ever imported or executed.
-    """
-    # Importing the package registers every module type (losses, NeuronMLP).
-    from . import losses as _losses  # noqa: F401
-    from . import neurons as _neurons  # noqa: F401
-
-    if not isinstance(config, Mapping):
-        raise ConfigError(f"a module config is a dict, not {type(config).__name__}")
-    type_name = config.get("type")
-    cls = _REGISTRY.get(type_name) if isinstance(type_name, str) else None
-    if cls is None:
-        raise ConfigError(
-            f"config names module type {type_name!r}; known types: {', '.join(sorted(_REGISTRY))}"
-        )
-    arguments = {key: value for key, value in config.items() if key != "type"}
-    return cls._from_config(arguments, seed)
-
-
-def _build_from_config(cls: type[Module], arguments: dict[str, Any], seed: Seed) -> Module:
+def build_from_config(cls: type[Module], arguments: dict[str, Any], seed: Seed) -> Module:
+    """``cls(**arguments)`` with ``seed``, after checking the keys against its signature."""
     accepted = inspect.signature(cls).parameters
     unknown = sorted(key for key in arguments if key not in accepted or key == "seed")
     if unknown:
@@ -499,7 +472,7 @@ class Sequential(Module):
         return ""
 
     @classmethod
-    def _from_config(cls, arguments: dict[str, Any], seed: Seed) -> Module:
+    def _from_config(cls, arguments: dict[str, Any], seed: Seed, build: BuildModule) -> Module:
         unknown = sorted(set(arguments) - {"modules"})
         steps = arguments.get("modules")
         if unknown or not isinstance(steps, list):
@@ -508,7 +481,7 @@ class Sequential(Module):
                 f"got keys {sorted(arguments)}"
             )
         rng = _generator(seed)
-        return cls(*[from_config(step, seed=rng) for step in steps])
+        return cls(*[build(step, rng) for step in steps])
 
 
 # --- activation modules -----------------------------------------------------------------
@@ -562,50 +535,6 @@ class Softmax(_ActivationModule):
 
 
 # --- the multi-layer perceptron ---------------------------------------------------------
-
-
-class HandoutWeights:
-    """Weights by the handouts' names, for the tensor-level and the neuron-level MLP.
-
-    ``"w1[1,2]"`` (or ``"w_{1,2}^{(1)}"``) is the weight from unit j = 2 of layer 1 to
-    unit i = 1 of layer 2, counted from 1; j = n_k + 1 is the bias unit. Both networks
-    share one state-dict layout, so these methods work on either through it.
-    """
-
-    sizes: list[int]
-    bias: bool
-
-    if TYPE_CHECKING:  # provided by Module, which every user of this mixin also is
-
-        def state_dict(self) -> dict[str, np.ndarray]: ...
-
-        def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None: ...
-
-    def weight_names(self) -> list[str]:
-        """Every weight's handout name, ``"w{k}[{i},{j}]"``, layer by layer, row by row."""
-        from .neurons import weight_names
-
-        return weight_names(self.sizes, self.bias)
-
-    def get_weights(self) -> dict[str, float]:
-        """Every weight by handout name (``"w1[1,3]"`` is hidden unit 1's bias weight)."""
-        from .neurons import handout_view
-
-        return handout_view(self.state_dict(), self.sizes, self.bias)
-
-    def set_weights(self, weights: Mapping[str, float]) -> None:
-        """Set weights by handout name, e.g. ``{"w1[1,2]": -10, "w_{1,3}^{(1)}": 5}``.
-
-        Args:
-            weights: handout name -> number. ``w{k}[i,j]`` (or ``w_{i,j}^{(k)}``) is the
-                weight from unit j of layer k to unit i of layer k+1, counted from 1;
-                j = n_k + 1 is the bias unit. Names not given keep their values.
-        """
-        from .neurons import handout_update
-
-        self.load_state_dict(
-            handout_update(self.state_dict(), weights, self.sizes, self.bias), strict=False
-        )
 
 
 class MLP(HandoutWeights, Module):
@@ -700,8 +629,6 @@ class MLP(HandoutWeights, Module):
 
     def get_gradients(self) -> dict[str, float]:
         """∂loss/∂weight after backward, by handout name (0 where no gradient yet)."""
-        from .neurons import handout_view
-
         grads = {
             name: np.zeros(parameter.data.shape) if parameter.grad is None else parameter.grad
             for name, parameter in self.named_parameters()
