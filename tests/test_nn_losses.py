@@ -300,3 +300,57 @@ def test_cross_entropy_accepts_one_example() -> None:
     assert nn.cross_entropy(z, [1.0, 0.0, 0.0]).item() == pytest.approx(expected, rel=1e-14)
     with pytest.raises(ValueError, match="empty"):
         nn.cross_entropy(np.zeros((0, 3)), np.zeros(0, dtype=int))
+
+
+def _loss_diagram(loss_function: Any) -> Any:
+    """The diagram of a loss on a neuron-level 2→1 sigmoid network at one example."""
+    net = nn.NeuronMLP([2, 1], output_activation="sigmoid", seed=0)
+    (z,) = net([30.0, 1.0])
+    return cr.draw(loss_function(z, 1))
+
+
+def test_log_loss_diagram_has_one_loss_node_with_the_handout_partial() -> None:
+    """log_loss on a NeuronMLP draws one loss node, edge −y/z + (1−y)/(1−z), no clamps."""
+    diagram = _loss_diagram(nn.log_loss)
+    loss_nodes = [node for node in diagram.nodes if "log(1 − x2[1])" in node.label]
+    assert len(loss_nodes) == 1
+    into_loss = {
+        edge.label.split("\n")[0] for edge in diagram.edges if edge.target == loss_nodes[0].id
+    }
+    assert "−y/x2[1] + (1 − y)/(1 − x2[1])" in into_loss
+    text = " ".join([*(n.label for n in diagram.nodes), *(e.label for e in diagram.edges)])
+    assert "maximum" not in text and "step" not in text and "e-44" not in text
+
+
+def test_square_loss_diagram_has_one_loss_node_with_the_handout_partial() -> None:
+    """square_loss on a NeuronMLP draws one node (y − z)² whose edge from z is −2(y − z)."""
+    diagram = _loss_diagram(nn.square_loss)
+    loss_nodes = [node for node in diagram.nodes if "(y − x2[1])²" in node.label]
+    assert len(loss_nodes) == 1
+    into_loss = {
+        edge.label.split("\n")[0] for edge in diagram.edges if edge.target == loss_nodes[0].id
+    }
+    assert "−2·(y − x2[1])" in into_loss
+
+
+def test_log_loss_value_gradient_is_the_handout_partial() -> None:
+    """∂L/∂z of the Value log loss equals −y/z + (1−y)/(1−z) for y = 0 and 1."""
+    for y in (0.0, 1.0):
+        z = cr.Value(0.3)
+        nn.log_loss(z, y).backward()
+        assert z.grad == pytest.approx(-y / 0.3 + (1 - y) / 0.7, rel=1e-15)
+
+
+def test_log_loss_tensor_stays_finite_at_saturated_probabilities() -> None:
+    """At p = 0, 1 and 1e-50 against the wrong label the loss is 100 and the gradient finite."""
+    p = cr.tensor([0.0, 1.0, 1e-50, 0.5], requires_grad=True)
+    loss = nn.log_loss(p, [1, 0, 1, 1], reduction="none")
+    loss.sum().backward()
+    np.testing.assert_allclose(loss.data, [100.0, 100.0, 100.0, np.log(2.0)], rtol=1e-15)
+    assert np.isfinite(p.grad).all()
+    assert p.grad[3] == pytest.approx(-2.0, rel=1e-15)
+    # Where the clamp is inactive the row is the handout's formula, bit for bit.
+    q = np.array([0.1, 0.7, 0.999])
+    y = np.array([1.0, 0.0, 1.0])
+    expected = -(y * np.log(q) + (1 - y) * np.log(1 - q))
+    np.testing.assert_array_equal(nn.log_loss(cr.tensor(q), y, reduction="none").data, expected)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule import ops
+from chainrule.nn.losses import loss_node
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ BINARY = [
     Row(ops.DIV, lambda a, b: a / b, (-3, 0.5), (3, 3)),
     Row(ops.POW, lambda a, b: a**b, (0.3, -2), (3, 2)),
     Row(ops.MAXIMUM, lambda a, b: cr.maximum(a, b), (-3, -3), (3, 3), avoid_zero=0.05),
+    Row(ops.SQUARE_LOSS, lambda a, b: loss_node(ops.SQUARE_LOSS, a, b), (-3, -3), (3, 3)),
+    # Probabilities inside the clamp, soft targets too (the partial in y is checked).
+    Row(ops.LOG_LOSS, lambda a, b: loss_node(ops.LOG_LOSS, a, b), (0.05, 0), (0.95, 1)),
 ]
 ELEMENTWISE = UNARY + BINARY
 

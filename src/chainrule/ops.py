@@ -565,6 +565,72 @@ WHERE = _elementwise(
     params=("condition",),
 )
 
+# --- losses: the handouts' loss nodes, one row each ------------------------------------
+#
+# A loss is one op (input a = the prediction, b = the target y) so that a neuron-level
+# network's diagram shows one loss node whose edge carries the handout's partial, and
+# backward and gradcheck read that same row.
+
+SQUARE_LOSS = _elementwise(
+    "square_loss",
+    "(b - a)**2",
+    lambda xp, a, b: (b - a) ** 2,
+    Partial(
+        "-2*(b - a)",
+        lambda xp, out, a, b: -2.0 * (b - a),
+        into=_times_local(
+            (0, 1),
+            0,
+            lambda local, out, ins, p: [
+                _P(np.subtract, ins[1], ins[0], local),
+                _P(np.multiply, -2.0, local, local),
+            ],
+        ),
+    ),
+    Partial(
+        "2*(b - a)",
+        lambda xp, out, a, b: 2.0 * (b - a),
+        into=_times_local(
+            (0, 1),
+            0,
+            lambda local, out, ins, p: [
+                _P(np.subtract, ins[1], ins[0], local),
+                _P(np.multiply, 2.0, local, local),
+            ],
+        ),
+    ),
+    into=lambda ins, params, out: [
+        _P(np.subtract, ins[1], ins[0], out),
+        _P(np.square, out, out),
+    ],
+)
+
+# NOTE: each log of the log loss is clamped at −100 (a ≥ e^−100 ≈ 3.7e−44), as
+# PyTorch's BCELoss does: a probability that rounded to exactly 0 or 1 gives a large
+# finite loss, never inf, and 0·log 0 never becomes NaN. The partials divide by the
+# same clamped numbers, so they stay finite too (at most e^100); wherever the clamp
+# is inactive (e^−100 < a < 1 − e^−100) both are exactly the handout's formulas.
+SMALLEST_PROBABILITY = float(np.exp(-100.0))
+
+
+def _clamped(xp: Any, p: Any) -> Any:
+    return xp.maximum(p, SMALLEST_PROBABILITY)
+
+
+LOG_LOSS = _elementwise(
+    "log_loss",
+    "-(b*log(a) + (1 - b)*log(1 - a))",
+    lambda xp, a, b: -(b * xp.log(_clamped(xp, a)) + (1.0 - b) * xp.log(_clamped(xp, 1.0 - a))),
+    Partial(
+        "-b/a + (1 - b)/(1 - a)",
+        lambda xp, out, a, b: -b / _clamped(xp, a) + (1.0 - b) / _clamped(xp, 1.0 - a),
+    ),
+    Partial(
+        "log(1 - a) - log(a)",
+        lambda xp, out, a, b: xp.log(_clamped(xp, 1.0 - a)) - xp.log(_clamped(xp, a)),
+    ),
+)
+
 # --- structural: tensor-only, with vector-Jacobian products -----------------------------
 
 
@@ -824,6 +890,8 @@ OPS: dict[str, Op] = {
         SOFTPLUS,
         MAXIMUM,
         WHERE,
+        SQUARE_LOSS,
+        LOG_LOSS,
         MATMUL,
         SUM,
         MAX,

@@ -21,8 +21,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .. import functions
+from .. import functions, ops
 from ..errors import ChainruleError, ShapeError
+from ..ops import Op
 from ..tensor import Tensor
 from ..value import Value
 from .modules import Module
@@ -44,14 +45,29 @@ class TargetError(ChainruleError, ValueError):
 # --- elementwise formulas: each works on Values and on Tensors ---------------------------
 
 
+def loss_node(op: Op, prediction: Any, target: Any) -> Any:
+    """One loss op on a prediction and its target: a Value, or a Tensor elementwise.
+
+    Args:
+        op: :data:`chainrule.ops.SQUARE_LOSS` or :data:`chainrule.ops.LOG_LOSS`.
+        prediction: a Value or a Tensor.
+        target: a number or Value (for a Value prediction), or a Tensor or array.
+    """
+    if isinstance(prediction, Value):
+        goal = target if isinstance(target, Value) else Value(float(target), label="y")
+        return Value._apply(op, (prediction, goal))
+    return prediction._binary(op, target, op.name)
+
+
 def _square_formula(prediction: Any, target: Any) -> Any:
-    return (target - prediction) ** 2
+    # One op, (y − ŷ)², so a diagram shows one loss node with the partial −2(y − ŷ).
+    return loss_node(ops.SQUARE_LOSS, prediction, target)
 
 
 def _log_formula(probability: Any, target: Any) -> Any:
-    log_p = functions.log(functions.maximum(probability, _SMALLEST_PROBABILITY))
-    log_not_p = functions.log(functions.maximum(1.0 - probability, _SMALLEST_PROBABILITY))
-    return -(target * log_p + (1.0 - target) * log_not_p)
+    # One op, −[y·log z + (1−y)·log(1−z)] with its logs clamped at −100 (see the NOTE
+    # beside ops.LOG_LOSS), so a diagram shows one loss node with the handout's partial.
+    return loss_node(ops.LOG_LOSS, probability, target)
 
 
 def _logit_formula(logit: Any, target: Any) -> Any:
@@ -205,7 +221,16 @@ def _elementwise_loss(
         targets = _value_targets(target, len(units), loss)
         if check is not None:
             check(np.array([float(t) for t in targets]), np.array([u.data for u in units]), loss)
-        losses = [formula(unit, goal) for unit, goal in zip(units, targets)]
+        # Number targets become leaf Values named as in the handouts (y, or y_i for
+        # several outputs), so a diagram's loss node reads −y/z + (1−y)/(1−z).
+        names = ["y"] if len(units) == 1 else [f"y_{i}" for i in range(1, len(units) + 1)]
+        goals = [
+            goal if isinstance(goal, Value) else Value(goal, label=name)
+            for goal, name in zip(targets, names)
+        ]
+        losses = [formula(unit, goal) for unit, goal in zip(units, goals)]
+        for loss_value, name in zip(losses, names):
+            loss_value.label = name.replace("y", "L")  # the handouts' L, or L_i per output
         if isinstance(prediction, Value):
             return losses[0]
         return _reduce_values(losses, reduction)
