@@ -84,7 +84,7 @@ class TabularModel(Module):
         return self._network.config()
 
     @classmethod
-    def _from_config(cls, arguments: dict[str, Any], seed: Any) -> Module:
+    def _from_config(cls, arguments: dict[str, Any], seed: Any, build: Any) -> Module:
         raise ConfigError("a TabularModel is not built from a config; load its model file")
 
     def __getattr__(self, name: str) -> Any:
