@@ -245,6 +245,8 @@ def _domain_point(op_name: str, rng: random.Random) -> tuple[float, ...]:
         return (rng.uniform(0.2, 3.0), rng.uniform(-2.0, 2.0))
     if op_name == "div":
         return (rng.uniform(-2.0, 2.0), rng.choice([-1, 1]) * rng.uniform(0.3, 2.0))
+    if op_name == "log_loss":  # a probability inside the clamp, a target in [0, 1]
+        return (rng.uniform(0.05, 0.95), rng.uniform(0.0, 1.0))
     # Keep away from kinks (relu, abs, maximum) where the one-sided choice matters.
     return tuple(rng.choice([-1, 1]) * rng.uniform(0.1, 1.3) for _ in range(2))
 
