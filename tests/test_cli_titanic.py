@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import chainrule as cr
 from chainrule.cli.main import main
 from chainrule.experiments import titanic as experiment
 
@@ -232,6 +233,9 @@ def test_titanic_command_hidden_option_changes_the_network(
     output = capsys.readouterr().out
     assert "MLP 3→3→1" in output
     assert re.search(r"^x3\(2\)\s", output, re.MULTILINE)
+    # It says which shape convention it uses, and where figures would go.
+    assert "the input width counts the bias unit" in output
+    assert "Figures: none written. Add --out DIR" in output
 
 
 def test_titanic_command_quiet_prints_only_the_accuracy_table(
@@ -302,3 +306,38 @@ def test_titanic_console_entry_runs_as_a_module() -> None:
     assert completed.stderr == ""
     assert len(_accuracy_rows(completed.stdout)) == 5
     assert "0.9933" in completed.stdout
+
+
+def test_experiment_hidden_unit_descriptions_match_their_curves(
+    results: experiment.TitanicResults,
+) -> None:
+    """Each unit's "on for" ages are where its curve is above 0.5, per sex, on the grid."""
+    for sex, male in (("women", 0.0), ("men", 1.0)):
+        grid = np.column_stack([experiment.AGE_GRID, np.full(experiment.AGE_GRID.shape, male)])
+        with cr.no_grad():
+            hidden = results.network.layer_outputs(grid)[1].data
+        for unit in results.hidden_units:
+            on = hidden[:, unit.unit - 1] > 0.5
+            covered = np.zeros_like(on)
+            for start, end in unit.on_ages[sex]:
+                covered |= (start <= experiment.AGE_GRID) & (end >= experiment.AGE_GRID)
+            assert np.array_equal(on, covered), (unit.unit, sex)
+            if not on.all():  # a unit off for some ages is never described as on for all
+                assert f"{sex} every age" not in unit.description
+
+
+def test_experiment_closest_feature_is_shown_only_where_true(
+    results: experiment.TitanicResults,
+) -> None:
+    """ "closest to" names a handout feature only if the unit agrees on ≥ 95 % of passengers."""
+    female = results.male == 0
+    for unit in results.hidden_units:
+        inputs = np.column_stack([results.age, results.male])
+        with cr.no_grad():
+            column = results.network.layer_outputs(inputs)[1].data[:, unit.unit - 1] > 0.5
+        assert unit.agreement["female"] == pytest.approx(np.mean(column == female))
+        closest = unit.closest
+        if closest is None:
+            assert max(unit.agreement.values()) < experiment.CLOSE_AGREEMENT
+        else:
+            assert unit.agreement[closest] >= experiment.CLOSE_AGREEMENT

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -289,3 +290,67 @@ def test_draw_network_refuses_what_is_not_an_mlp() -> None:
         draw_network(titanic_stand_in(), values_for=[1, 2, 3])
     with pytest.raises(DiagramError, match="2 layers after the input but 1 activations"):
         draw_network(StandInMLP([2, 2, 1], ["sigmoid"]))
+
+
+def _unit_line(diagram: Any, title: str, prefix: str) -> str:
+    node = next(node for node in diagram.nodes if node.title == title)
+    return next(line for line in node.lines if line.startswith(prefix))
+
+
+def test_draw_network_names_the_inputs() -> None:
+    """inputs=["age", "male"] shows each name under its input unit; a wrong count is refused."""
+    diagram = draw_network(titanic_stand_in(), inputs=["age", "male"])
+    assert _unit_line(diagram, "x_{1}^{(1)}", "age") == "age"
+    assert _unit_line(diagram, "x_{2}^{(1)}", "male") == "male"
+    with pytest.raises(DiagramError, match="one name per input"):
+        draw_network(titanic_stand_in(), inputs=["age"])
+
+
+def test_draw_network_shows_gradients_and_deltas_for_one_example() -> None:
+    """target= adds ∂L/∂w on edges and δ = ∂L/∂s on units, the handout's closed forms."""
+    x, y = [4.0, 1.0], 1.0
+    diagram = draw_network(titanic_stand_in(), values_for=x, target=y, loss="log_loss")
+    h1, h2 = sigmoid(0 * 4 - 10 * 1 + 5), sigmoid(-1 * 4 + 15 * 1 - 10)
+    p = sigmoid(2 * h1 + 2 * h2 - 1)
+    delta_out = p - y  # sigmoid output with the log loss
+    delta_hidden = [delta_out * 2 * h * (1 - h) for h in (h1, h2)]
+    shown_out = _unit_line(diagram, "x_{1}^{(3)}", "δ")
+    assert parse_number(shown_out.split("= ")[1]) == pytest.approx(delta_out, rel=1e-3)
+    for unit, expected in zip((1, 2), delta_hidden):
+        line = _unit_line(diagram, f"x_{{{unit}}}^{{(2)}}", "δ")
+        assert parse_number(line.split("= ")[1]) == pytest.approx(expected, rel=1e-3)
+    slopes = {
+        edge.name: parse_number(edge.label.split("∂L/∂w = ")[1])
+        for edge in diagram.edges
+        if edge.name is not None
+    }
+    assert slopes["w_{1,2}^{(2)}"] == pytest.approx(delta_out * h2, rel=1e-3)
+    assert slopes["w_{2,1}^{(1)}"] == pytest.approx(delta_hidden[1] * 4.0, rel=1e-3)
+    assert slopes["w_{2,3}^{(1)}"] == pytest.approx(delta_hidden[1], rel=1e-3)
+    assert "δ = ∂L/∂s" in diagram.caption and "log_loss" in diagram.caption
+
+
+def test_draw_network_gradients_agree_with_the_tensor_backward() -> None:
+    """The drawn ∂L/∂w equal the tensor MLP's own gradients for the square loss."""
+    mlp = cr.nn.MLP([2, 3, 1], activation="tanh", output_activation="sigmoid", seed=3)
+    x, y = [0.4, -1.2], 0.0
+    cr.nn.square_loss(mlp(cr.tensor([x])), [[y]], reduction="sum").backward()
+    expected = mlp.get_gradients()
+    diagram = draw_network(mlp, values_for=x, target=y, loss="square_loss", weights="names")
+    for edge in diagram.edges:
+        i, j, k = (int(n) for n in re.findall(r"\d+", edge.name or ""))  # w_{i,j}^{(k)}
+        drawn = parse_number(edge.label.split("∂L/∂w = ")[1])
+        assert drawn == pytest.approx(expected[f"w{k}[{i},{j}]"], rel=2e-3, abs=1e-6)
+
+
+def test_draw_network_target_needs_an_example() -> None:
+    """target without values_for is refused with a message saying what to pass."""
+    with pytest.raises(DiagramError, match="values_for"):
+        draw_network(titanic_stand_in(), target=1.0)
+
+
+def test_draw_network_caption_names_the_shape_convention() -> None:
+    """The caption writes the handouts' 3→2→1 for sizes [2, 2, 1] and says why."""
+    caption = draw_network(titanic_stand_in()).caption
+    assert "MLP 3→2→1" in caption
+    assert "input width counts the bias unit" in caption

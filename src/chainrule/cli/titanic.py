@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 from ..experiments import titanic as experiment
+from ..experiments.figures import FIGURE_FILES, write_figures
+from ..nn.handout_names import SHAPE_CONVENTION
 from ._report import format_table, percent
 from .main import UsageError
 
@@ -87,10 +89,6 @@ def run(args: argparse.Namespace) -> int:
         if out.exists() and not out.is_dir():
             raise UsageError(f"--out {out} is a file; give a folder for the figures")
         try:
-            from ..experiments.figures import write_figures
-        except ImportError as error:
-            raise UsageError(str(error)) from None
-        try:
             import matplotlib  # noqa: F401
         except ImportError:
             raise UsageError(
@@ -120,6 +118,13 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print()
             print("Figures: " + ", ".join(str(path) for path in written))
+    if out is None and not args.quiet:
+        print()
+        print(
+            "Figures: none written. Add --out DIR to write "
+            f"{', '.join(FIGURE_FILES)} into DIR (needs matplotlib: "
+            'pip install "chainrule[plot]").'
+        )
     if not args.quiet:
         print(f"\nDone in {time.perf_counter() - started:.1f} s.")
     return 0
@@ -152,6 +157,8 @@ def _introduction(results: experiment.TitanicResults) -> str:
             f"Each model is fitted on all {results.passengers} passengers, and again on a fixed "
             f"training split of {results.train_size} (seed {results.seed}) to be scored on the "
             f"{results.heldout_size} held out. {results.epochs} full-batch epochs per fit.",
+            f"Network shapes are written {SHAPE_CONVENTION}: 3→{results.hidden}→1 has the "
+            f"inputs age, male and the bias unit, {results.hidden} hidden units, one output.",
         ]
     )
 
@@ -218,6 +225,7 @@ def _hidden_table(results: experiment.TitanicResults) -> str:
     rows = []
     for unit in results.hidden_units:
         w = list(unit.weights.values())
+        closest = unit.closest
         rows.append(
             [
                 f"x{unit.unit}(2)",
@@ -225,13 +233,11 @@ def _hidden_table(results: experiment.TitanicResults) -> str:
                 f"{w[1]:.3g}",
                 f"{w[2]:.3g}",
                 f"{unit.output_weight:.3g}",
-                _number(unit.corr_female),
-                _number(unit.corr_young_male),
-                _number(unit.corr_female_or_young_male),
                 _number(unit.mean_women),
                 _number(unit.mean_young_males),
                 _number(unit.mean_older_males),
-                unit.reading,
+                unit.description,
+                "—" if closest is None else f"{closest} ({percent(unit.agreement[closest])})",
             ]
         )
     table = format_table(
@@ -241,20 +247,39 @@ def _hidden_table(results: experiment.TitanicResults) -> str:
             "w male",
             "w bias",
             "w out",
-            "r female",
-            "r young m",
-            "r f or ym",
             "mean women",
             "young males",
             "older males",
+            "on (activation > 0.5) for",
             "closest to",
         ],
         rows,
-        title="What the best MLP's hidden units learned (r: correlation of the unit's "
-        "activation over the passengers; means: average activation per group)",
-        align="l" + "r" * 10 + "l",
+        title="What the best MLP's hidden units learned (means: average activation per group; "
+        f"'closest to': a handout feature the unit matches on ≥ "
+        f"{experiment.CLOSE_AGREEMENT:.0%} of passengers, — if none)",
+        align="l" + "r" * 7 + "ll",
     )
-    return table
+    return table + "\n" + _handout_story(results)
+
+
+def _handout_story(results: experiment.TitanicResults) -> str:
+    """The handout's reading (one unit 'is female', one 'is young male') against the units."""
+    parts = []
+    for feature in ("female", "young male"):
+        best = max(results.hidden_units, key=lambda unit: unit.agreement[feature])
+        parts.append(
+            f"'is {feature}' is closest to x{best.unit}(2), which agrees on "
+            f"{percent(best.agreement[feature])} of passengers"
+        )
+    matched = {unit.closest for unit in results.hidden_units}
+    verdict = (
+        "as in the handout"
+        if {"female", "young male"} <= matched
+        else "so this network does not split the work as the handout's story does"
+    )
+    return "The handout's story has one unit 'is female' and one 'is young male': " + (
+        "; ".join(parts) + f"; {verdict}."
+    )
 
 
 def _intervals(intervals: list[tuple[float, float]]) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..nn.handout_names import handout_shape
 from ..tabular import predict_arrays
 from ._csv import (
     CsvError,
@@ -375,9 +376,11 @@ def run(args: argparse.Namespace) -> int:
     patience = args.patience if validating and args.patience > 0 else None
 
     if not args.quiet:
-        layers = "→".join(str(size) for size in model.sizes)
+        layers = handout_shape(model.sizes, model.bias)
         output = output_activation[target_task]
         units = args.activation + (f", {output} output" if output else "")
+        if model.bias:  # the handouts' convention: the input width counts the bias unit
+            units = f"{model.sizes[0]} inputs + the bias unit, as the handouts count; {units}"
         on = f", validating on {len(validation_rows)}" if validating else ""
         stopping = f", early stopping after {patience} epochs without progress" if patience else ""
         print(

@@ -10,13 +10,16 @@ from __future__ import annotations
 import io
 import math
 import os
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._files import write_bytes_atomically
+from ..explanations.network import NEGATIVE_COLOR, POSITIVE_COLOR, ZERO_COLOR
 from ..functional import no_grad
+from ..nn.handout_names import handout_shape
 from .titanic import AGE_GRID, TitanicResults
 
 #: The files :func:`write_figures` makes, in order.
@@ -122,7 +125,10 @@ def _hidden_units(figure_class: Any, results: TitanicResults) -> Any:
         if panel < results.hidden:
             unit = results.hidden_units[panel]
             men, women = hidden_men[:, panel], hidden_women[:, panel]
-            axes.set_title(f"hidden unit x{panel + 1}(2): {unit.reading}", fontsize=10)
+            # The title says what the curves show: where the unit is on (> 0.5), per sex.
+            title = f"hidden unit x{panel + 1}(2), on (> 0.5) for: {unit.description}"
+            axes.set_title(textwrap.fill(title, 44), fontsize=9)
+            axes.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
         else:
             men, women = output_men, output_women
             axes.set_title("output x1(3): probability of survival", fontsize=10)
@@ -142,47 +148,80 @@ def _hidden_units(figure_class: Any, results: TitanicResults) -> Any:
 
 
 def _networks(figure_class: Any, results: TitanicResults) -> Any:
-    figure = figure_class(figsize=(12, 5), layout="constrained")
+    figure = figure_class(figsize=(13, 6.2), layout="constrained")
     learned = figure.add_subplot(1, 2, 1)
     hand = figure.add_subplot(1, 2, 2)
     _draw_network(learned, results.network.get_weights(), results.hidden)
-    learned.set_title("learned by backprop (age in years)")
+    learned.set_title(f"learned by backprop (age in years)\n{_shape(results.hidden)}", fontsize=10)
     _draw_network(hand, results.hand_network.get_weights(), 2)
-    hand.set_title("hand-set, exercise 2 (a)-(c)")
+    hand.set_title(f"hand-set, exercise 2 (a)-(c)\n{_shape(2)}", fontsize=10)
+    figure.legend(
+        handles=_legend_handles(),
+        loc="outside lower center",
+        ncols=3,
+        fontsize=9,
+        frameon=False,
+    )
     return figure
 
 
+def _shape(hidden: int) -> str:
+    shape = handout_shape([2, hidden, 1], bias=True)
+    return f"MLP {shape}, as the handouts count: the inputs are age, male and the bias unit"
+
+
+def _legend_handles() -> list[Any]:
+    from matplotlib.lines import Line2D  # matplotlib is an optional extra
+
+    return [
+        Line2D([], [], color=POSITIVE_COLOR, linewidth=2.5, label="positive weight"),
+        Line2D([], [], color=NEGATIVE_COLOR, linewidth=2.5, label="negative weight"),
+        Line2D([], [], color="black", linewidth=0, label="line width grows with |w|"),
+    ]
+
+
+# Node radius in data units (the axes keep equal scales), and how far along an edge,
+# from its source, each weight label sits: labels of edges into one target share a
+# fraction, and each target gets its own, so no label lies on a node or on another.
+_RADIUS = 0.16
+_LABEL_FRACTIONS = (0.3, 0.55, 0.42)
+
+
 def _draw_network(axes: Any, weights: dict[str, float], hidden: int) -> None:
-    """Draw the 3→hidden→1 network with every weight on its edge (handout layout)."""
-    inputs = ["age", "male", "1"]
-    hiddens = [f"x{i}(2)" for i in range(1, hidden + 1)] + ["1"]
+    """Draw the 3→hidden→1 network with every weight on its edge (handout layout).
+
+    Colours are :func:`chainrule.draw_network`'s: blue positive, red negative weights.
+    """
+    from matplotlib.patches import Circle  # matplotlib is an optional extra
+
+    inputs = ["age\nx1(1)", "male\nx2(1)", "1 (bias)\nx3(1)"]
+    hiddens = [f"x{i}(2)" for i in range(1, hidden + 1)] + ["1 (bias)\n" + f"x{hidden + 1}(2)"]
     positions: dict[tuple[int, int], tuple[float, float]] = {}
 
     def column(layer: int, names: list[str], x: float) -> None:
         for index, _ in enumerate(names):
-            y = (len(names) - 1) / 2 - index
+            y = ((len(names) - 1) / 2 - index) * 1.1
             positions[(layer, index)] = (x, y)
 
     column(1, inputs, 0.0)
-    column(2, hiddens, 1.0)
-    column(3, ["x1(3)"], 2.0)
+    column(2, hiddens, 1.6)
+    column(3, ["x1(3)"], 3.2)
     largest = max(abs(value) for value in weights.values()) or 1.0
 
-    def edge(source: tuple[int, int], target: tuple[int, int], name: str) -> None:
+    def edge(source: tuple[int, int], target: tuple[int, int], name: str, fraction: float) -> None:
         value = weights[name]
         (x0, y0), (x1, y1) = positions[source], positions[target]
         axes.plot(
             [x0, x1],
             [y0, y1],
-            color="#2ca02c" if value >= 0 else "#9467bd",
-            linewidth=0.5 + 3.5 * abs(value) / largest,
-            alpha=0.8,
+            color=POSITIVE_COLOR if value > 0 else NEGATIVE_COLOR if value < 0 else ZERO_COLOR,
+            linewidth=0.6 + 3.9 * abs(value) / largest,
+            alpha=0.85,
             zorder=1,
         )
-        # Labels sit a third of the way along the edge so those sharing a target stay apart.
         axes.text(
-            x0 + (x1 - x0) * 0.3,
-            y0 + (y1 - y0) * 0.3,
+            x0 + (x1 - x0) * fraction,
+            y0 + (y1 - y0) * fraction,
             f"{name} = {value:.3g}",
             fontsize=7,
             ha="center",
@@ -191,14 +230,28 @@ def _draw_network(axes: Any, weights: dict[str, float], hidden: int) -> None:
             zorder=3,
         )
 
+    low, high, single = _LABEL_FRACTIONS
     for i in range(hidden):
+        fraction = single if hidden == 1 else low + (high - low) * i / (hidden - 1)
         for j in range(3):
-            edge((1, j), (2, i), f"w1[{i + 1},{j + 1}]")
+            edge((1, j), (2, i), f"w1[{i + 1},{j + 1}]", fraction)
     for j in range(hidden + 1):
-        edge((2, j), (3, 0), f"w2[1,{j + 1}]")
+        edge((2, j), (3, 0), f"w2[1,{j + 1}]", single)
     labels = {1: inputs, 2: hiddens, 3: ["x1(3)\nsurvived"]}
     for (layer, index), (x, y) in positions.items():
-        axes.scatter([x], [y], s=1300, color="white", edgecolors="black", zorder=2)
-        axes.text(x, y, labels[layer][index], ha="center", va="center", fontsize=8, zorder=4)
-    axes.set_xlim(-0.3, 2.3)
+        bias = labels[layer][index].startswith("1 (bias)")
+        axes.add_patch(
+            Circle(
+                (x, y),
+                _RADIUS,
+                facecolor="#eeeeee" if bias else "white",
+                edgecolor="black",
+                zorder=2,
+            )
+        )
+        axes.text(x, y, labels[layer][index], ha="center", va="center", fontsize=7, zorder=4)
+    ys = [y for _, y in positions.values()]
+    axes.set_xlim(-_RADIUS - 0.1, 3.2 + _RADIUS + 0.1)
+    axes.set_ylim(min(ys) - _RADIUS - 0.1, max(ys) + _RADIUS + 0.1)
+    axes.set_aspect("equal")
     axes.set_axis_off()

@@ -144,9 +144,14 @@ class RestartResult:
     loss_curve: np.ndarray = field(repr=False)
 
 
+#: A hidden unit is said to match a handout feature ("closest to") only if, thresholded
+#: at 0.5, it agrees with that feature on at least this share of the passengers.
+CLOSE_AGREEMENT = 0.95
+
+
 @dataclass(frozen=True)
 class HiddenUnitResult:
-    """What one hidden unit of the trained MLP computes.
+    """What one hidden unit of the trained MLP computes, measured per group.
 
     Attributes:
         unit: its number i (1-based, the handout's x_i^(2)).
@@ -158,6 +163,11 @@ class HiddenUnitResult:
         corr_female_or_young_male: ... with "female or young male", the rule exercise
             2(c) builds from the two features.
         mean_women, mean_young_males, mean_older_males: its mean activation per group.
+        on_ages: the ages (from, to), on a 0-80 grid, at which the unit is on
+            (activation > 0.5), for ``"women"`` and for ``"men"``.
+        agreement: for each handout feature and its negation (``"female"``,
+            ``"not young male"``, ...), the share of passengers on which the unit,
+            thresholded at 0.5, says the same.
     """
 
     unit: int
@@ -169,22 +179,32 @@ class HiddenUnitResult:
     mean_women: float
     mean_young_males: float
     mean_older_males: float
+    on_ages: dict[str, list[tuple[float, float]]]
+    agreement: dict[str, float]
 
     @property
-    def reading(self) -> str:
-        """The group feature the unit tracks most closely, e.g. ``"female"``, ``"not female"``."""
-        candidates = [
-            ("female", self.corr_female),
-            ("young male", self.corr_young_male),
-            ("female or young male", self.corr_female_or_young_male),
-        ]
-        finite = [(name, corr) for name, corr in candidates if math.isfinite(corr)]
-        if not finite:
-            return "constant"
-        name, corr = max(finite, key=lambda item: abs(item[1]))
-        if corr > 0:
-            return name
-        return f"not ({name})" if " or " in name else f"not {name}"
+    def description(self) -> str:
+        """Who the unit is on (> 0.5) for: ``"women aged 0-39.45; men aged 0-8.55"``."""
+        women, men = (_ages_text(self.on_ages[group]) for group in ("women", "men"))
+        if women == men == "no age":
+            return "no one"
+        if women == men == "every age":
+            return "everyone"
+        return f"women {women}; men {men}"
+
+    @property
+    def closest(self) -> str | None:
+        """The handout feature the unit computes, if it agrees on ≥ 95 % of passengers."""
+        name, share = max(self.agreement.items(), key=lambda item: item[1])
+        return name if share >= CLOSE_AGREEMENT else None
+
+
+def _ages_text(intervals: list[tuple[float, float]]) -> str:
+    if not intervals:
+        return "no age"
+    if intervals == [(float(AGE_GRID[0]), float(AGE_GRID[-1]))]:
+        return "every age"
+    return "aged " + ", ".join(f"{start:g}-{end:g}" for start, end in intervals)
 
 
 @dataclass(frozen=True)
@@ -622,14 +642,30 @@ def _hidden_units(
     female = 1.0 - male
     older_male = male * (1.0 - young_male)
     groups = {"women": female, "young": young_male, "older": older_male}
+    features = {
+        "female": female > 0,
+        "young male": young_male > 0,
+        "female or young male": (female + young_male) > 0,
+    }
+    grids = {
+        sex: _hidden_output(network, np.column_stack([AGE_GRID, np.full(AGE_GRID.shape, flag)]))
+        for sex, flag in (("women", 0.0), ("men", 1.0))
+    }
     units = []
     for index in range(activations.shape[1]):
         unit = index + 1
         h = activations[:, index]
+        on = h > 0.5
         means = {
             group: float(h[mask > 0].mean()) if np.any(mask > 0) else math.nan
             for group, mask in groups.items()
         }
+        agreement: dict[str, float] = {}
+        for name, feature in features.items():
+            agreement[name] = float(np.mean(on == feature))
+            agreement[f"not ({name})" if " or " in name else f"not {name}"] = float(
+                np.mean(on != feature)
+            )
         units.append(
             HiddenUnitResult(
                 unit=unit,
@@ -641,6 +677,8 @@ def _hidden_units(
                 mean_women=means["women"],
                 mean_young_males=means["young"],
                 mean_older_males=means["older"],
+                on_ages={sex: _runs(grid[:, index] > 0.5) for sex, grid in grids.items()},
+                agreement=agreement,
             )
         )
     return units
@@ -656,9 +694,13 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
 def _survival_intervals(network: nn.MLP, male: float) -> list[tuple[float, float]]:
     """The age ranges (on :data:`AGE_GRID`) where the network predicts survival."""
     grid = np.column_stack([AGE_GRID, np.full(AGE_GRID.shape, male)])
-    survives = _network_output(network, grid) > 0.5
+    return _runs(_network_output(network, grid) > 0.5)
+
+
+def _runs(flags: np.ndarray) -> list[tuple[float, float]]:
+    """The age intervals (on :data:`AGE_GRID`) where ``flags`` holds."""
     # Edges of the runs of True: +1 where a run starts, −1 just after it ends.
-    edges = np.diff(np.concatenate([[0], survives.astype(np.int8), [0]]))
+    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1) - 1
     return [(float(AGE_GRID[a]), float(AGE_GRID[b])) for a, b in zip(starts, ends)]

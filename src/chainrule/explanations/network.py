@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from ..nn import NeuronMLP, get_activation, get_loss
+from ..nn.handout_names import SHAPE_CONVENTION, handout_shape
+from ..tensor import tensor
 from . import render
 from .diagram import Diagram, DiagramEdge, DiagramError, DiagramNode, format_number
 from .render import EDGE_LABEL_SIZE, LINE_SPACING, text_width
@@ -38,6 +41,9 @@ def draw_network(
     values_for: Sequence[float] | np.ndarray | None = None,
     rankdir: str = "LR",
     highlight: str | tuple[int, int] | None = None,
+    inputs: Sequence[str] | None = None,
+    target: float | Sequence[float] | None = None,
+    loss: str = "log_loss",
 ) -> Diagram:
     """Draw an MLP with its units, bias units and weights, as in the handouts.
 
@@ -58,6 +64,13 @@ def draw_network(
             ``"x₁⁽²⁾"``) or ``(2, 1)`` as (layer, unit), layers counted from 1 at the
             input. Those edges and the units at their ends are drawn highlighted; the
             other edges are faded and unlabelled.
+        inputs: names of the input units (``["age", "male"]``), shown under x_j^(1).
+        target: the example's target y (one number per output unit). With
+            ``values_for``, every edge then also shows ∂L/∂w and every unit after the
+            input its δ = ∂L/∂s, computed by chainrule's backward pass on the
+            neuron-level network for that one example.
+        loss: the loss L for ``target``: a name from :data:`chainrule.nn.LOSSES`
+            that takes Values (``"log_loss"``, ``"square_loss"``), summed over outputs.
 
     Returns:
         a :class:`~chainrule.explanations.Diagram` (``.svg``, ``.save(path)``, …).
@@ -68,6 +81,15 @@ def draw_network(
     sizes, activations, layers = _read_network(mlp)
     target_unit = None if highlight is None else _highlighted_unit(highlight, sizes)
     unit_values = None if values_for is None else _forward(values_for, sizes, activations, layers)
+    input_names = _input_names(inputs, sizes[0])
+    gradients = None
+    if target is not None:
+        if values_for is None:
+            raise DiagramError(
+                "target needs values_for: ∂L/∂w and δ are computed for one example; "
+                "pass values_for=[...] with the target"
+            )
+        gradients = _backprop(mlp, values_for, target, loss)
     largest = max((float(np.max(np.abs(w))) for w, _ in layers if w.size), default=0.0)
     largest = max(
         largest,
@@ -90,7 +112,11 @@ def draw_network(
         for i in range(1, size + 1):
             name = f"x_{{{i}}}^{{({k})}}"
             value = None if unit_values is None else float(unit_values[k - 1][i - 1])
-            lines = () if value is None else (f"= {format_number(value)}",)
+            lines: tuple[str, ...] = () if value is None else (f"= {format_number(value)}",)
+            if k == 1 and input_names is not None:
+                lines = (input_names[i - 1], *lines)
+            if gradients is not None and k > 1:
+                lines = (*lines, f"δ = {format_number(gradients.deltas[k - 2][i - 1])}")
             node = DiagramNode(
                 f"n{len(nodes)}", name, name, lines, kind, value=value, rank=k - 1, order=i
             )
@@ -119,7 +145,8 @@ def draw_network(
         sources = unit_ids[k - 1]
         targets = unit_ids[k][: sizes[k]]
         widest = 0.0
-        for i, target in enumerate(targets, start=1):
+        line_count = 1
+        for i, target_id in enumerate(targets, start=1):
             incoming = list(weight[i - 1])
             if bias is not None:
                 incoming.append(bias[i - 1])
@@ -130,12 +157,18 @@ def draw_network(
             for j, w in enumerate(incoming, start=1):
                 name = f"w_{{{i},{j}}}^{{({k})}}"
                 label = _weight_label(name, float(w), shown)
-                widest = max(widest, text_width(label, EDGE_LABEL_SIZE) + 8)
+                if gradients is not None:
+                    slope = format_number(gradients.weights[k - 1][i - 1][j - 1])
+                    label = "\n".join(filter(None, (label, f"∂L/∂w = {slope}")))
+                line_count = max(line_count, label.count("\n") + 1)
+                widest = max(
+                    widest, max(text_width(line, EDGE_LABEL_SIZE) for line in label.split("\n")) + 8
+                )
                 edges.append(
                     DiagramEdge(
                         f"e{len(edges)}",
                         sources[j - 1],
-                        target,
+                        target_id,
                         value=float(w),
                         label=label,
                         name=name,
@@ -144,11 +177,19 @@ def draw_network(
                         label_position=fraction,
                     )
                 )
-        tall = EDGE_LABEL_SIZE * LINE_SPACING + 4
+        tall = EDGE_LABEL_SIZE * LINE_SPACING * line_count + 4
         label_sizes.append((widest, tall) if rankdir == "LR" else (tall, widest))
-    rank_gaps, node_gap = _spacing(nodes, sizes, label_sizes, rankdir) if shown else ({}, 34.0)
+    labelled = shown or gradients is not None
+    rank_gaps, node_gap = _spacing(nodes, sizes, label_sizes, rankdir) if labelled else ({}, 34.0)
     # Highlighting draws its own colours, so the sign legend would not apply.
-    caption = _caption(sizes, activations, color and target_unit is None, shown)
+    caption = _caption(
+        sizes, activations, color and target_unit is None, shown, bool(layers[0][1] is not None)
+    )
+    if gradients is not None:
+        caption += (
+            f"\nedges also: ∂L/∂w; units: δ = ∂L/∂s, for x = {_numbers(values_for)} and "
+            f"y = {_numbers(target)} with L = {gradients.loss_name}"
+        )
     if target_unit is not None:
         layer, unit = target_unit
         nodes, edges = _highlight_unit(nodes, edges, unit_ids[layer - 1][unit - 1])
@@ -235,11 +276,13 @@ def _activation_name(activation: Any) -> str:
     return str(getattr(activation, "__name__", type(activation).__name__))
 
 
-def _caption(sizes: list[int], activations: list[Any], color: bool, weights: str | None) -> str:
-    shape = "→".join(str(s) for s in sizes)
+def _caption(
+    sizes: list[int], activations: list[Any], color: bool, weights: str | None, bias: bool
+) -> str:
     lines = [
-        f"w_{{i,j}}^{{(k)}}: the weight from unit j of layer k to unit i of layer k+1 "
-        f"(MLP {shape}; the last unit of a layer below the output is its bias, fixed at 1)"
+        f"MLP {handout_shape(sizes, bias)} ({SHAPE_CONVENTION})",
+        "w_{i,j}^{(k)}: the weight from unit j of layer k to unit i of layer k+1"
+        + ("; the last unit of a layer below the output is its bias, fixed at 1" if bias else ""),
     ]
     if color:
         lines.append("edges: blue positive, red negative weights; width grows with |w|")
@@ -393,9 +436,72 @@ def _forward(
 
 
 def _activate(activation: Any, s: np.ndarray) -> np.ndarray:
-    from ..nn import get_activation
-    from ..tensor import tensor
-
     function = get_activation(activation)
     result = function(tensor(s))
     return np.asarray(getattr(result, "data", result), dtype=np.float64).reshape(s.shape)
+
+
+def _input_names(inputs: Sequence[str] | None, count: int) -> list[str] | None:
+    if inputs is None:
+        return None
+    if isinstance(inputs, str) or not all(isinstance(name, str) for name in inputs):
+        raise DiagramError(f"inputs takes a list of names such as ['age', 'male'], not {inputs!r}")
+    names = list(inputs)
+    if len(names) != count:
+        raise DiagramError(
+            f"inputs names {len(names)} input unit(s) ({', '.join(names)}), but the network "
+            f"has {count}; give one name per input"
+        )
+    return names
+
+
+def _numbers(values: Any) -> str:
+    array = np.ravel(np.asarray(values, dtype=np.float64))
+    if array.size == 1:
+        return format_number(float(array[0]))
+    return "[" + ", ".join(format_number(float(v)) for v in array) + "]"
+
+
+@dataclass(frozen=True)
+class _Gradients:
+    """∂L/∂w per layer (as weight rows, bias weight last) and δ = ∂L/∂s per layer."""
+
+    weights: list[np.ndarray]
+    deltas: list[np.ndarray]
+    loss_name: str
+
+
+def _backprop(mlp: Any, values_for: Any, target: Any, loss: str) -> _Gradients:
+    """Backward on the neuron-level twin of ``mlp`` for one example and its target."""
+    sizes = [int(size) for size in mlp.sizes]
+    state = mlp.state_dict()
+    bias = "layers.0.bias" in state
+    activations = list(mlp.activations)
+    output = activations[-1]
+    twin = NeuronMLP(
+        sizes,
+        activations[:-1] if len(activations) > 1 else "sigmoid",
+        None if output in (None, "identity") else output,
+        bias,
+        seed=0,
+    )
+    twin.load_state_dict(state)
+    example = np.ravel(np.asarray(values_for, dtype=np.float64))
+    units, sums = twin.trace(list(example))
+    if not isinstance(loss, str):
+        raise DiagramError(f"loss is a loss name such as 'log_loss', not {loss!r}")
+    try:
+        function = get_loss(loss, reduction="sum")
+        value = function(units[-1], list(np.ravel(np.asarray(target, dtype=np.float64))))
+    except (TypeError, ValueError) as error:
+        raise DiagramError(f"draw_network: cannot compute the loss {loss!r}: {error}") from None
+    value.backward()
+    grads = twin.gradient_dict()
+    weights = []
+    for k in range(len(sizes) - 1):
+        rows = grads[f"layers.{k}.weight"]
+        if bias:
+            rows = np.column_stack([rows, grads[f"layers.{k}.bias"]])
+        weights.append(rows)
+    deltas = [np.array([s.grad for s in layer]) for layer in sums]
+    return _Gradients(weights, deltas, loss)

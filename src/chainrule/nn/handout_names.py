@@ -41,6 +41,29 @@ _PATTERNS = (
 _ORDER = ((0, 1, 2), (2, 0, 1), (0, 1, 2))
 
 
+#: How chainrule writes a network's shape, in words (printed beside every shape).
+SHAPE_CONVENTION = (
+    "as the handouts write it: the input width counts the bias unit, "
+    "hidden and output widths do not"
+)
+
+
+def handout_shape(sizes: Sequence[int], bias: bool) -> str:
+    """A network's shape as the handouts write it: ``"3→2→1"`` for sizes [2, 2, 1].
+
+    The handouts call the Titanic network (inputs age and male, two hidden units, one
+    output) 3→2→1: its inputs are age, male *and the bias unit*. Hidden layers have
+    bias units too (x_3^(2) = 1) but their width is the number of hidden units.
+    Without bias units the widths are the sizes themselves.
+
+    Args:
+        sizes: the layer widths ``[n_1, ..., n_m]`` without bias units (``MLP.sizes``).
+        bias: whether the layers below the output have a bias unit.
+    """
+    widths = [sizes[0] + (1 if bias else 0), *sizes[1:]]
+    return "→".join(str(width) for width in widths)
+
+
 def weight_name(k: int, i: int, j: int) -> str:
     """The canonical handout name ``"w{k}[{i},{j}]"`` (all counted from 1)."""
     return f"w{k}[{i},{j}]"

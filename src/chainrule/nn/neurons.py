@@ -109,8 +109,19 @@ class NeuronMLP(HandoutWeights, Module):
         Nodes are labelled as in the handouts: ``x{k}[i]`` for units, ``s{k}[i]``
         for summation units, ``x{k}[n_k+1]`` for the bias unit fixed at 1.
         """
+        return self.trace(x)[0]
+
+    def trace(self, x: Sequence[float | Value]) -> tuple[list[list[Value]], list[list[Value]]]:
+        """``(units, sums)`` for one example: :meth:`layer_outputs`, and each layer's
+        summation units ``[s^(2), ..., s^(m)]`` (after backward, ``s.grad`` is the
+        handouts' δ = ∂L/∂s).
+
+        Args:
+            x: the n_1 input values, numbers or Values.
+        """
         units = self._inputs(x)
         layers = [units]
+        layer_sums = []
         for k, (rows, function) in enumerate(zip(self.weights, self._functions), start=1):
             if self.bias:
                 units = [*units, Value(1.0, label=f"x{k}[{len(units) + 1}]")]
@@ -127,7 +138,8 @@ class NeuronMLP(HandoutWeights, Module):
                     unit.label = f"x{k + 1}[{i}]"
             units = outputs
             layers.append(units)
-        return layers
+            layer_sums.append(sums)
+        return layers, layer_sums
 
     def _inputs(self, x: Any) -> list[Value]:
         if isinstance(x, (Value, str, bytes)) or not hasattr(x, "__len__"):
