@@ -157,8 +157,8 @@ def _introduction(results: experiment.TitanicResults) -> str:
             f"Each model is fitted on all {results.passengers} passengers, and again on a fixed "
             f"training split of {results.train_size} (seed {results.seed}) to be scored on the "
             f"{results.heldout_size} held out. {results.epochs} full-batch epochs per fit.",
-            f"Network shapes are written {SHAPE_CONVENTION}: 3→{results.hidden}→1 has the "
-            f"inputs age, male and the bias unit, {results.hidden} hidden units, one output.",
+            f"Network shapes are written {SHAPE_CONVENTION}. 3→{results.hidden}→1: the "
+            f"inputs age, male and the bias unit; {results.hidden} hidden units; one output.",
         ]
     )
 
