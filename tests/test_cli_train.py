@@ -61,6 +61,8 @@ def test_train_learns_a_generated_classification_csv(
     one_hot = "note: text column 'colour' one-hot encoded into 3 inputs ('blue', 'green', 'red')"
     assert one_hot in output
     assert "note: left out text column 'name'" in output
+    # 5 inputs (x1, x2, three colours) + the bias unit: the handouts' way of writing shapes
+    assert "Training MLP 6→8→8→1 (5 inputs + the bias unit, as the handouts count;" in output
     assert "epoch  1/60" in output and "epoch 60/60" in output
     accuracy_line = next(line for line in output.splitlines() if line.startswith("accuracy"))
     train_accuracy, validation_accuracy = (
