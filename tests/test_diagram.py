@@ -6,7 +6,6 @@ import math
 import shutil
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import IO
@@ -669,8 +668,11 @@ def test_layout_moves_a_node_and_its_sources_next_to_their_use() -> None:
     assert sorted(spans) == [1] * (len(spans) - 1) + [2]
 
 
-def test_draw_large_tensor_graph_in_seconds() -> None:
-    """A 5 000-node tensor graph lays out and renders with the built-in layout quickly."""
+def test_draw_large_tensor_graph_draws_every_node() -> None:
+    """A 5 000-node tensor graph lays out and renders every node with the built-in layout.
+
+    How its time grows with the graph is measured by benchmarks/bench_diagram.py, not here.
+    """
     rng = np.random.default_rng(0)
     x = cr.tensor(rng.normal(size=(4, 3)), label="x")
     h = x
@@ -684,14 +686,9 @@ def test_draw_large_tensor_graph_in_seconds() -> None:
         k += 1
     loss = (h * h).mean()
     loss.backward(retain_grads=True)
-    start = time.perf_counter()
     d = draw(loss, engine="python")
-    svg = d.svg
-    elapsed = time.perf_counter() - start
-    print(f"\n{len(d.nodes)} nodes, {len(d.edges)} edges drawn in {elapsed:.2f} s")
     assert len(d.nodes) > 5_000
-    assert elapsed < 30.0  # a guard against accidental quadratic behaviour, not a benchmark
-    assert svg.count('class="node') == len(d.nodes)
+    assert d.svg.count('class="node') == len(d.nodes)
 
 
 def test_draw_refuses_graphs_above_max_nodes() -> None:
@@ -802,7 +799,7 @@ def test_fold_modules_with_a_real_mlp_keeps_a_network_readable() -> None:
     loss.backward()
     d = draw(loss, fold_modules=[mlp], engine="python")
     (box,) = [n for n in d.nodes if n.kind == "module"]
-    assert box.title == "MLP 3→8→8→1"
+    assert box.title == "MLP 4→8→8→1"  # the handouts count the bias unit
     assert box.lines[0] == f"u1 · {sum(p.size for p in mlp.parameters())} parameters"
     assert box.lines[1] == "out 16×1"
     assert not [n for n in d.nodes if n.name.startswith(("σ", "W", "b"))]

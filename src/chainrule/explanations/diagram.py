@@ -40,6 +40,7 @@ import numpy as np
 from .._files import write_bytes_atomically
 from ..errors import ChainruleError
 from ..graph import GraphTooLargeError, Node, topological_order
+from ..nn.handout_names import handout_shape
 from . import render
 from .layout import Layout
 from .naming import NodeNames, is_constant
@@ -474,7 +475,9 @@ def _module_title(module: Any) -> str:
     kind = type(module).__name__
     sizes = getattr(module, "sizes", None)
     if isinstance(sizes, (list, tuple)) and sizes:
-        return f"{kind} " + "→".join(str(s) for s in sizes)
+        # A whole network is named as everywhere else in chainrule: the handouts' way,
+        # the input width counting the bias unit (Titanic's [2, 2, 1] is 3→2→1).
+        return f"{kind} {handout_shape(sizes, bool(getattr(module, 'bias', True)))}"
     weight = getattr(getattr(module, "weight", None), "data", None)
     if weight is not None and np.ndim(weight) == 2:
         out_features, in_features = np.shape(weight)
