@@ -230,7 +230,8 @@ def test_issue13_item13_underscored_and_non_ascii_digits_are_not_numbers(text: s
 @pytest.mark.parametrize("value", ["1_00", "１", "\u0661", "+\u0661.5"])
 def test_issue13_item13_at_values_take_only_ascii_digits(value: str) -> None:
     """--at x=١ is refused: float() would read it, chainrule does not."""
-    from chainrule.expressions import ExpressionError, parse_values
+    from chainrule.cli._values import parse_values
+    from chainrule.expressions import ExpressionError
 
     with pytest.raises(ExpressionError, match="not a finite number"):
         parse_values([f"x={value}"])

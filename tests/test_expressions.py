@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import chainrule
 from chainrule import ops
 from chainrule._math import SCALAR
+from chainrule.cli._values import parse_values
 from chainrule.errors import ChainruleError
 from chainrule.expressions import (
     MAX_DEPTH,
@@ -29,7 +30,6 @@ from chainrule.expressions import (
     format_symbol,
     names,
     parse,
-    parse_values,
     simplify,
     tidy,
     to_graph,

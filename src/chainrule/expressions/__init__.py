@@ -28,13 +28,12 @@ package is split by job:
 * :mod:`.conversion` — :func:`to_graph` (a :class:`~chainrule.Value` graph, for
   ``chainrule draw`` and ``chainrule explain``) and :func:`to_sympy`.
 
-:func:`parse_values` (``--at x=1 y=2``) lives with the command line,
-:mod:`chainrule.cli._values`, and is importable from here as well.
+:func:`~chainrule.cli._values.parse_values` (``--at x=1 y=2``) lives with the command
+line, which is the only thing that reads such pairs (expressions import nothing above them).
 """
 
 from __future__ import annotations
 
-from ..cli._values import parse_values
 from .algebra import evaluate, simplify, tidy
 from .conversion import to_graph, to_sympy
 from .formatting import format_expr, format_symbol
@@ -70,7 +69,6 @@ __all__ = [
     "format_symbol",
     "names",
     "parse",
-    "parse_values",
     "simplify",
     "substitute",
     "tidy",
