@@ -571,34 +571,25 @@ WHERE = _elementwise(
 # network's diagram shows one loss node whose edge carries the handout's partial, and
 # backward and gradcheck read that same row.
 
+
+def _difference_times(scale: float) -> Into:
+    """``into`` for the partial scale·(b − a): the difference, scaled, times the adjoint."""
+    return _times_local(
+        (0, 1),
+        0,
+        lambda local, out, ins, p: [
+            _P(np.subtract, ins[1], ins[0], local),
+            _P(np.multiply, scale, local, local),
+        ],
+    )
+
+
 SQUARE_LOSS = _elementwise(
     "square_loss",
     "(b - a)**2",
     lambda xp, a, b: (b - a) ** 2,
-    Partial(
-        "-2*(b - a)",
-        lambda xp, out, a, b: -2.0 * (b - a),
-        into=_times_local(
-            (0, 1),
-            0,
-            lambda local, out, ins, p: [
-                _P(np.subtract, ins[1], ins[0], local),
-                _P(np.multiply, -2.0, local, local),
-            ],
-        ),
-    ),
-    Partial(
-        "2*(b - a)",
-        lambda xp, out, a, b: 2.0 * (b - a),
-        into=_times_local(
-            (0, 1),
-            0,
-            lambda local, out, ins, p: [
-                _P(np.subtract, ins[1], ins[0], local),
-                _P(np.multiply, 2.0, local, local),
-            ],
-        ),
-    ),
+    Partial("-2*(b - a)", lambda xp, out, a, b: -2.0 * (b - a), into=_difference_times(-2.0)),
+    Partial("2*(b - a)", lambda xp, out, a, b: 2.0 * (b - a), into=_difference_times(2.0)),
     into=lambda ins, params, out: [
         _P(np.subtract, ins[1], ins[0], out),
         _P(np.square, out, out),

@@ -63,6 +63,7 @@ except ImportError as error:  # pragma: no cover - exercised only without scikit
 from . import functions, nn, optim
 from .errors import ChainruleError
 from .functional import enable_grad, no_grad
+from .nn.losses import _logit_formula, _square_formula
 from .tensor import Tensor
 from .training import History, run_epochs
 
@@ -988,17 +989,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return (targets,)
 
     def _data_loss(self, logits: Tensor, *arrays: np.ndarray) -> Tensor:
-        # NOTE: the ops (and their order) are those of nn.cross_entropy and
-        # nn.binary_cross_entropy_with_logits, which the targets' encoding already
-        # satisfies; those functions would copy the targets and build the row index
-        # inside the step, arrays a compiled step cannot bind to its arguments.
+        # NOTE: the ops (and their order) are those of nn.cross_entropy and, through its
+        # own formula, nn.binary_cross_entropy_with_logits, which the targets' encoding
+        # already satisfies; those functions would copy the targets and build the row
+        # index inside the step, arrays a compiled step cannot bind to its arguments.
         if self.out_activation_ == "softmax":
             positions, classes = arrays
             log_probabilities = logits.log_softmax(axis=-1)
             return (-log_probabilities[positions, classes]).mean()
         # The log loss softplus(z) − y·z summed over the output units, averaged over
         # examples.
-        loss = (functions.softplus(logits) - Tensor(arrays[0]) * logits).sum()
+        loss = _logit_formula(logits, Tensor(arrays[0])).sum()
         return loss * (1.0 / logits.shape[0])
 
     def _weighted_data_loss(self, logits: Tensor, shares: Tensor, *arrays: np.ndarray) -> Tensor:
@@ -1006,7 +1007,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             positions, classes = arrays
             log_probabilities = logits.log_softmax(axis=-1)
             return (-log_probabilities[positions, classes] * shares).sum()
-        losses = functions.softplus(logits) - Tensor(arrays[0]) * logits
+        losses = _logit_formula(logits, Tensor(arrays[0]))
         return (losses * shares.reshape(-1, 1)).sum()
 
     def _example_weights(
@@ -1180,13 +1181,13 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _data_loss(self, logits: Tensor, *arrays: np.ndarray) -> Tensor:
         # Half the squared error, as scikit-learn's MLPRegressor, so alpha means the same.
-        # NOTE: the ops (and their order) of nn.mse_loss, on a target Tensor holding the
-        # argument itself (nn.mse_loss would copy it, freezing a compiled step's copy).
-        return ((Tensor(arrays[0]) - logits) ** 2).mean() * 0.5
+        # NOTE: nn.mse_loss's own square-loss op, on a target Tensor holding the argument
+        # itself (nn.mse_loss would copy it, freezing a compiled step's copy).
+        return _square_formula(logits, Tensor(arrays[0])).mean() * 0.5
 
     def _weighted_data_loss(self, logits: Tensor, shares: Tensor, *arrays: np.ndarray) -> Tensor:
         # scikit-learn's weighted squared loss: ½ Σᵢ sᵢ·mean_j (y − ŷ)² / Σ s.
-        squares = (Tensor(arrays[0]) - logits) ** 2
+        squares = _square_formula(logits, Tensor(arrays[0]))
         return (squares * shares.reshape(-1, 1)).sum() * (0.5 / logits.shape[1])
 
     def _validation_score(self, logits: np.ndarray, targets: np.ndarray) -> float:
