@@ -7,8 +7,8 @@ Bounded for CI (max_examples); benchmarks/fuzz.py runs the same checks for minut
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import math
 import struct
 from pathlib import Path
 from typing import Any
@@ -21,12 +21,7 @@ from hypothesis import strategies as st
 from chainrule import nn
 from chainrule.cli._csv import CsvError, read_csv
 from chainrule.expressions import (
-    Binary,
-    Call,
     ExpressionError,
-    Name,
-    Number,
-    Unary,
     format_expr,
     parse,
 )
@@ -231,55 +226,17 @@ def test_parse_reads_exponents_written_with_leading_zeros() -> None:
         parse("1e-6 + 06")
 
 
-def _canonical(tree: object) -> object:
-    """``tree`` up to what the printer may change: chains of + and - (and of * and /)
-    flattened into signed lists, and negations moved out of products and into the
-    signs of sums, so ``a + (b + c)`` and ``a + b + c``, or ``-(n*-x)`` and ``-n*(-x)``,
-    compare equal. Numbers are compared by :func:`_same` (the printer rounds them)."""
-
-    def chain(expr: object, sign: int, ops: str) -> list[tuple[int, object]]:
-        if isinstance(expr, Binary) and expr.op in ops:
-            flip = -sign if expr.op == ops[1] else sign
-            return chain(expr.left, sign, ops) + chain(expr.right, flip, ops)
-        part = _canonical(expr)
-        extra: list[tuple[int, object]] = []
-        if isinstance(part, tuple) and part[0] == "neg":
-            if ops == "+-":
-                sign, part = -sign, part[1]
-            else:
-                part, extra = part[1], [(sign, "-1")]
-        # A chain of the same kind under a negation is spliced in, signs multiplied.
-        kind = "sum" if ops == "+-" else "product"
-        if isinstance(part, tuple) and part[0] == kind:
-            return [(sign * inner, entry) for inner, entry in part[1]] + extra
-        return [(sign, part), *extra]
-
-    if isinstance(tree, Binary) and tree.op in "+-":
-        return ("sum", tuple(chain(tree, 1, "+-")))
-    if isinstance(tree, Binary) and tree.op in "*/":
-        factors = chain(tree, 1, "*/")
-        negative = sum(1 for _, factor in factors if factor == "-1") % 2 == 1
-        product = ("product", tuple(entry for entry in factors if entry[1] != "-1"))
-        return ("neg", product) if negative else product
-    if isinstance(tree, Binary):
-        return (tree.op, _canonical(tree.left), _canonical(tree.right))
-    if isinstance(tree, Unary):
-        inner = _canonical(tree.operand)
-        if tree.op == "+":
-            return inner
-        return inner[1] if isinstance(inner, tuple) and inner[0] == "neg" else ("neg", inner)
-    if isinstance(tree, Call):
-        return (tree.function, tuple(_canonical(argument) for argument in tree.arguments))
-    if isinstance(tree, Number):
-        return tree.value
-    assert isinstance(tree, Name)
-    return tree.name
+def _load_fuzz_script() -> Any:
+    """benchmarks/fuzz.py as a module: its expression oracle is the one these tests use."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz.py"
+    spec = importlib.util.spec_from_file_location("chainrule_fuzz_script", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _same(a: object, b: object) -> bool:
-    """Canonical forms equal, numbers to the printer's six significant digits."""
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-5) or a == b or (math.isnan(a) and math.isnan(b))
-    if isinstance(a, tuple) and isinstance(b, tuple):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return a == b
+# The printer-tolerant comparison of parsed trees, shared with the long fuzz runs.
+_FUZZ_SCRIPT = _load_fuzz_script()
+_canonical = _FUZZ_SCRIPT.canonical
+_same = _FUZZ_SCRIPT.same
