@@ -184,6 +184,16 @@ def test_stepping_backward_ends_with_backward_gradients(browser, url, tmp_path) 
     assert set(shown) == set(expected)
     for name, value in expected.items():
         assert shown[name] == pytest.approx(value, rel=1e-12)
+    # The last step's node is in view and the diagram keeps a usable height beside the table.
+    box, node = browser.execute_script(
+        "const box = document.querySelector('#tab-dataflow .scroll').getBoundingClientRect();"
+        "const node = document.querySelector('#dataflow g.df-node.current')"
+        ".getBoundingClientRect();"
+        "return [[box.left, box.top, box.right, box.bottom],"
+        " [node.left, node.top, node.right, node.bottom]];"
+    )
+    assert box[3] - box[1] >= 200
+    assert box[0] <= node[0] and node[2] <= box[2] and box[1] <= node[1] and node[3] <= box[3]
     _shot(browser, tmp_path, "backprop")
     browser.find_element(By.CSS_SELECTOR, '.tabs button[data-tab="network"]').click()
 

@@ -710,12 +710,6 @@ function drawDataflow() {
     svg.appendChild(group);
   }
   explainStep(flow, forwardCurrent, backCurrent, byId);
-  const focus = byId[forwardCurrent || (backCurrent && backCurrent.node)];
-  if (focus) {  // keep the node being computed in view
-    const box = svg.parentElement;
-    box.scrollLeft = Math.max(0, focus.x + pad - box.clientWidth / 2);
-    box.scrollTop = Math.max(0, focus.y + pad - box.clientHeight / 2);
-  }
   const total = flow.forward.length + flow.backward.length;
   $("df-phase").textContent = state.flowStep <= flow.forward.length
     ? `forward pass: step ${state.flowStep} of ${flow.forward.length}`
@@ -735,6 +729,13 @@ function drawDataflow() {
       row.appendChild(html("td", { class: "backward" }, String(flow.gradients[step.name])));
       body.appendChild(row);
     }
+  }
+  // Scrolled last: showing the leaf table changes the diagram box's height.
+  const focus = byId[forwardCurrent || (backCurrent && backCurrent.node)];
+  if (focus) {  // keep the node being computed in view
+    const box = svg.parentElement;
+    box.scrollLeft = Math.max(0, focus.x + pad - box.clientWidth / 2);
+    box.scrollTop = Math.max(0, focus.y + pad - box.clientHeight / 2);
   }
 }
 
