@@ -213,7 +213,9 @@ def backward(root: Node, seed: Any, retain_all: bool = False) -> None:
     root._walk_backward(seed, retain_all)
 
 
-def walk_backward(root: Node, seed: Any, retain_all: bool = False) -> None:
+def walk_backward(
+    root: Node, seed: Any, retain_all: bool = False, *, order: list[Node] | None = None
+) -> None:
     """The generic backward walk behind :func:`backward`, for any kind of node.
 
     Takes each node's adjoint from :func:`adjoints` and stores it: leaves accumulate
@@ -223,8 +225,9 @@ def walk_backward(root: Node, seed: Any, retain_all: bool = False) -> None:
         root: the node to differentiate.
         seed: ∂output/∂root, shaped like ``root.data``.
         retain_all: store the adjoint of every interior node in its ``grad``.
+        order: ``topological_order(root)``, if the caller has it already.
     """
-    for node, adjoint in adjoints(root, seed):
+    for node, adjoint in adjoints(root, seed, order=order):
         if node.op is None:
             node._accumulate_leaf_grad(adjoint)
         elif retain_all or node._retains_grad():

@@ -63,8 +63,12 @@ would alone. One compiled step called from several threads at once runs its call
 one after another (its buffers are shared), never interleaved.
 
 The package: :mod:`~chainrule.compile.step` (this entry and :class:`CompiledStep`),
-:mod:`~chainrule.compile.recording` (recording and replay) and
-:mod:`~chainrule.compile.planning` (buffers and instructions). The attribute
+:mod:`~chainrule.compile.recording` (recording and replay) and planning, split by job:
+:mod:`~chainrule.compile.planning` (the program), :mod:`~chainrule.compile.analysis`
+(what the recording freezes, uses and reads), :mod:`~chainrule.compile.forward_planning`
+and :mod:`~chainrule.compile.backward_planning` (buffers and instructions),
+:mod:`~chainrule.compile.buffers` (the backward buffer pool) and
+:mod:`~chainrule.compile.checking` (kernels against rows, bit for bit). The attribute
 ``chainrule.compile`` is the function; reach the modules with ``from chainrule.compile
 import planning`` (``import chainrule.compile.planning as planning`` would look the
 module up on the function).

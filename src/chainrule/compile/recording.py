@@ -11,14 +11,13 @@ step takes another path.
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..errors import ChainruleError
-from ..graph import Node, grad_mode, recording, stop_recording
+from ..graph import Node, grad_mode, recording, stop_recording, topological_order, walk_backward
 from ..graph import backward as _eager_backward
 from ..ops import Instruction, Op
 from ..tensor import Tensor
@@ -26,18 +25,6 @@ from ..tensor import Tensor
 
 class CompileError(ChainruleError, RuntimeError):
     """A step cannot be compiled as asked, or its replay disagreed with eager mode."""
-
-
-def _same_bits(a: Any, b: Any) -> bool:
-    """Whether two results are identical: shape, dtype and every bit (NaNs alike)."""
-    a = np.asarray(a)
-    b = np.asarray(b)
-    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
-
-
-def _run(instructions: Sequence[Instruction]) -> None:
-    for instruction in instructions:
-        instruction()
 
 
 class _Uncompilable(Exception):
@@ -76,6 +63,8 @@ class _BackwardEvent:
     run: list[Instruction] = field(default_factory=list)
     leaves: list[tuple[Tensor, np.ndarray]] = field(default_factory=list)
     retained: list[tuple[Node, np.ndarray]] = field(default_factory=list)
+    # The root's topological order, computed once for the eager walk and the planner's.
+    order: list[Node] = field(default_factory=list)
 
     def replay(self) -> None:
         """Run the backward program and hand out gradients as eager backward would."""
@@ -108,10 +97,15 @@ class _Recorder:
         return out
 
     def backward(self, root: Node, seed: Any, retain_all: bool) -> None:
+        if not isinstance(root, Tensor):  # a Value graph: never recorded, runs eagerly
+            with recording(None):
+                _eager_backward(root, seed, retain_all)
+            return
+        event = _BackwardEvent(root, np.array(seed, copy=True), retain_all)
+        event.order = topological_order(root)
         with recording(None):
-            _eager_backward(root, seed, retain_all)
-        if isinstance(root, Tensor):
-            self.events.append(_BackwardEvent(root, np.array(seed, copy=True), retain_all))
+            walk_backward(root, seed, retain_all, order=event.order)
+        self.events.append(event)
 
 
 def _array_of(argument: Any) -> Any:

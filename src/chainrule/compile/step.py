@@ -14,6 +14,7 @@ import numpy as np
 
 from ..graph import grad_mode, grad_mode_set, recording
 from ..tensor import Tensor
+from .checking import _same_bits
 from .planning import _Program
 from .recording import (
     CompileError,
@@ -21,7 +22,6 @@ from .recording import (
     _BackwardEvent,
     _Recorder,
     _Replayer,
-    _same_bits,
     _Uncompilable,
 )
 
@@ -188,16 +188,23 @@ class CompiledStep:
                 result = self.fn(*arguments)
                 _check_loss(result)
                 result.backward()
-        if self.optimizer is not None:
-            self.optimizer.step()
         result = _detached(result)
+        flat_candidate = self.optimizer is not None and key not in self._not_flat
         try:
-            flat_candidate = self.optimizer is not None and key not in self._not_flat
-            program = _Program(recorder.events, arguments, flat_candidate)
+            # With optimizer=, the program is planned before the update, while the
+            # parameters still hold the values the recorded ops saw: the planner then
+            # checks its kernels against the recorded values instead of running every
+            # row again (the update reads only the gradients, which planning leaves alone).
+            program = _Program(
+                recorder.events, arguments, flat_candidate, self.optimizer is not None
+            )
         except _Uncompilable as reason:
             self._note(f"runs eagerly: {reason}")
             self._store(key, _EAGER)
             return result
+        finally:
+            if self.optimizer is not None:
+                self.optimizer.step()
         if flat_candidate and not program.flat:
             self._note(f"replays by calling fn again: {program.fallback_reason}")
         self._store(key, program)
