@@ -15,6 +15,7 @@ import pytest
 
 from chainrule import nn
 from chainrule.cli import _csv
+from chainrule.cli._preprocessing import ColumnEncoding, Preprocessing, TargetEncoding
 from chainrule.cli.main import main
 from chainrule.cli.train import parse_hidden
 from chainrule.io import load, read_metadata, save
@@ -108,18 +109,18 @@ def test_train_save_and_predict_round_trip(
 def test_preprocessing_round_trips_through_model_metadata(tmp_path: Path) -> None:
     """Preprocessing.as_metadata, stored with chainrule.save and read back, gives an equal
     Preprocessing (numbers bit for bit)."""
-    preprocessing = _csv.Preprocessing(
+    preprocessing = Preprocessing(
         (
-            _csv.ColumnEncoding("age", "numeric", mean=29.69911764705882, scale=14.52649733233),
-            _csv.ColumnEncoding("sex", "one_hot", categories=("female", "male")),
+            ColumnEncoding("age", "numeric", mean=29.69911764705882, scale=14.52649733233),
+            ColumnEncoding("sex", "one_hot", categories=("female", "male")),
         ),
-        _csv.TargetEncoding("fare", "regression", mean=32.204207968574636, scale=49.6655344),
+        TargetEncoding("fare", "regression", mean=32.204207968574636, scale=49.6655344),
         "mse",
     )
     path = save(
         nn.MLP([3, 1], seed=0), tmp_path / "m.model", metadata={"p": preprocessing.as_metadata()}
     )
-    assert _csv.Preprocessing.from_metadata(read_metadata(path)["p"], str(path)) == preprocessing
+    assert Preprocessing.from_metadata(read_metadata(path)["p"], str(path)) == preprocessing
 
 
 def test_predict_writes_to_stdout_without_output_option(
