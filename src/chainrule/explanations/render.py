@@ -19,15 +19,13 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 from xml.sax.saxutils import escape, quoteattr
 
 from .._files import write_atomically
 from ..errors import ChainruleError
+from .diagram_model import DiagramEdge, DiagramNode, DrawnDiagram
 from .layout import Layout, LayoutEdge, LayoutNode, Point, Route, spline_segments
-
-if TYPE_CHECKING:
-    from .diagram import Diagram, DiagramEdge, DiagramNode
 
 FONT_FAMILY = "DejaVu Sans, Helvetica, Arial, sans-serif"
 TITLE_SIZE = 13.0
@@ -228,7 +226,7 @@ def measure_node(node: DiagramNode) -> tuple[float, float, str]:
 _UNIT_KINDS = ("unit", "input_unit", "output_unit")
 
 
-def layout_diagram(diagram: Diagram) -> Layout:
+def layout_diagram(diagram: DrawnDiagram) -> Layout:
     """Lay out a diagram with the pure-Python layered layout."""
     from .layout import layered_layout
 
@@ -311,7 +309,7 @@ def _edge_style(edge: DiagramEdge) -> tuple[str, float]:
     return edge.color or EDGE_COLOR, edge.width or 1.1
 
 
-def _caption_lines(diagram: Diagram) -> list[str]:
+def _caption_lines(diagram: DrawnDiagram) -> list[str]:
     return diagram.caption.split("\n") if diagram.caption else []
 
 
@@ -454,7 +452,7 @@ def _svg_edge_label(edge: DiagramEdge, route: Route) -> list[str]:
     return out
 
 
-def to_svg(diagram: Diagram, layout: Layout) -> str:
+def to_svg(diagram: DrawnDiagram, layout: Layout) -> str:
     """The diagram as a standalone SVG document (UTF-8 text)."""
     caption = _caption_lines(diagram)
     caption_height = len(caption) * CAPTION_SIZE * LINE_SPACING + (8 if caption else 0)
@@ -511,7 +509,7 @@ def _dot_attrs(attributes: dict[str, str]) -> str:
     return "[" + ", ".join(parts) + "]"
 
 
-def to_dot(diagram: Diagram) -> str:
+def to_dot(diagram: DrawnDiagram) -> str:
     """The diagram as Graphviz DOT source (labels are escaped HTML-like labels)."""
     shapes = {"ellipse": "ellipse", "circle": "circle", "box": "box", "plain": "plaintext"}
     out = [
@@ -636,7 +634,9 @@ def _math_escape(run: str) -> str:
     return rf"\mathregular{{{escaped}}}"
 
 
-def render_matplotlib(diagram: Diagram, layout: Layout, path: Path, output_format: str) -> None:
+def render_matplotlib(
+    diagram: DrawnDiagram, layout: Layout, path: Path, output_format: str
+) -> None:
     """Draw the laid-out diagram with matplotlib into ``path`` (png or pdf)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
