@@ -10,8 +10,9 @@ numeric columns are standardised, text columns one-hot encoded (``ai.onnx.ml``
 probabilities and the predicted label, or the prediction in the target's units.
 
 :func:`to_torch` and :func:`from_torch` exchange networks with PyTorch through their
-weights (the same ``(out, in)`` layout on both sides); ``Module.to_torch()`` and
-``MLP.from_torch(...)`` call them.
+weights (the same ``(out, in)`` layout on both sides), as ``Module.to_torch()`` and
+``MLP.from_torch(...)`` do. Both writers read a network as the list of steps that
+:mod:`chainrule.nn.exchange` defines, which is where the PyTorch conversion lives.
 
 ``onnx`` (and ``onnxruntime`` to run the result) and ``torch`` are optional: install
 ``chainrule[onnx]`` or ``chainrule[torch]``.
@@ -19,21 +20,22 @@ weights (the same ``(out, in)`` layout on both sides); ``Module.to_torch()`` and
 
 from __future__ import annotations
 
-import itertools
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import __version__
 from ._files import write_bytes_atomically
-from .errors import ChainruleError
+from .io import load
+from .nn.exchange import Affine, ExportError, Step, require_torch, steps_dtype, torch_sequential
+from .nn.modules import MLP, Module, network_steps
+from .tabular import TabularModel
 
 if TYPE_CHECKING:
     from .cli._preprocessing import ColumnEncoding, Preprocessing
-    from .nn import MLP, Module
 
 __all__ = ["ExportError", "export_onnx", "from_torch", "to_torch"]
 
@@ -52,89 +54,14 @@ MISSING_STRINGS = (
 )  # fmt: skip
 
 
-class ExportError(ChainruleError, ValueError):
-    """A network cannot be exported (an activation given as an unnamed Python function,
-    a module type the target format has no counterpart for), or a PyTorch module cannot
-    be read as an MLP; the message says which part and what to do."""
+# --- the network as a list of steps (see chainrule.nn.exchange) ----------------------
 
 
-# --- the network as a list of steps -----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Affine:
-    """``x @ weight.T + bias``; weight has shape (out, in)."""
-
-    weight: np.ndarray
-    bias: np.ndarray | None
-
-
-@dataclass(frozen=True)
-class _Activation:
-    name: str  # a canonical name of chainrule.nn.ACTIVATIONS
-
-
-_Step = _Affine | _Activation
-
-#: Activation names the exporters know, by their canonical chainrule names.
-_EXPORTABLE = ("sigmoid", "tanh", "relu", "softplus", "identity", "softmax")
-
-
-def _steps(module: Module) -> list[_Step]:
-    """The network as affine maps and named activations, in order."""
-    from . import nn
-    from .nn.activations import activation_name
-
-    steps: list[_Step] = []
-    stack: list[tuple[Module, str]] = [(module, "the model")]
-    # An explicit stack (Sequential nests) so a deep model cannot overflow Python's.
-    order: list[tuple[Module, str]] = []
-    while stack:
-        current, where = stack.pop()
-        if isinstance(current, nn.Sequential):
-            stack.extend(reversed([(step, f"{where}[{i}]") for i, step in enumerate(current)]))
-        else:
-            order.append((current, where))
-    for current, where in order:
-        if isinstance(current, (nn.MLP, nn.NeuronMLP)):
-            state = current.state_dict()
-            for k, activation in enumerate(current.activations):
-                bias = state.get(f"layers.{k}.bias")
-                steps.append(_Affine(np.asarray(state[f"layers.{k}.weight"]), bias))
-                name = activation_name(activation)
-                if name not in _EXPORTABLE:
-                    raise ExportError(
-                        f"cannot export {where}: layer {k + 1}'s activation "
-                        f"{getattr(activation, '__name__', activation)!r} is a Python function "
-                        f"without a counterpart; use one of {', '.join(_EXPORTABLE)}"
-                    )
-                if name != "identity":
-                    steps.append(_Activation(name))
-        elif isinstance(current, nn.Linear):
-            bias = None if current.bias is None else current.bias.data
-            steps.append(_Affine(current.weight.data, bias))
-        elif type(current).__name__.lower() in _EXPORTABLE:
-            if type(current).__name__ != "Identity":
-                steps.append(_Activation(type(current).__name__.lower()))
-        else:
-            raise ExportError(
-                f"cannot export {where}: a {type(current).__name__} has no ONNX or PyTorch "
-                "counterpart here; export MLP, NeuronMLP, Linear, Sequential and activation "
-                "modules"
-            )
-    return steps
-
-
-def _input_width(steps: Sequence[_Step], module: Module) -> int:
+def _input_width(steps: Sequence[Step], module: Module) -> int:
     for step in steps:
-        if isinstance(step, _Affine):
+        if isinstance(step, Affine):
             return int(step.weight.shape[1])
     raise ExportError(f"cannot export {type(module).__name__}: it has no layer with weights")
-
-
-def _dtype(steps: Sequence[_Step]) -> np.dtype:
-    dtypes = {step.weight.dtype for step in steps if isinstance(step, _Affine)}
-    return np.dtype(np.float64) if np.dtype(np.float64) in dtypes else np.dtype(np.float32)
 
 
 # --- ONNX -----------------------------------------------------------------------------
@@ -175,9 +102,6 @@ def export_onnx(
         ExportError: a part of the network has no ONNX counterpart.
         ImportError: the ``onnx`` package is not installed (``pip install chainrule[onnx]``).
     """
-    from .io import load
-    from .tabular import TabularModel
-
     loaded = load(model) if isinstance(model, (str, os.PathLike)) else model
     network: Module = loaded
     stored: Preprocessing | None = None
@@ -228,10 +152,10 @@ class _GraphBuilder:
         )
         return output
 
-    def network(self, steps: Sequence[_Step], x: str) -> str:
+    def network(self, steps: Sequence[Step], x: str) -> str:
         """The nodes of the network's forward pass from ``x``; the output's name."""
         for step in steps:
-            if isinstance(step, _Affine):
+            if isinstance(step, Affine):
                 weight_t = self.constant("weight_t", step.weight.T)
                 x = self.node("MatMul", [x, weight_t], "matmul")
                 if step.bias is not None:
@@ -260,9 +184,9 @@ class _GraphBuilder:
 def _onnx_model(network: Module, stored: Preprocessing | None) -> Any:
     onnx = _require_onnx()
     helper = onnx.helper
-    steps = _steps(network)
+    steps = network_steps(network)
     width = _input_width(steps, network)
-    dtype = _dtype(steps)
+    dtype = steps_dtype(steps)
     element = helper.np_dtype_to_tensor_dtype(dtype)
     builder = _GraphBuilder(onnx, dtype)
     if stored is None:
@@ -285,8 +209,6 @@ def _onnx_model(network: Module, stored: Preprocessing | None) -> Any:
     opsets = [helper.make_opsetid("", ONNX_OPSET)]
     if stored is not None:
         opsets.append(helper.make_opsetid("ai.onnx.ml", 3))
-    from . import __version__
-
     model = helper.make_model(
         graph, opset_imports=opsets, producer_name="chainrule", producer_version=__version__
     )
@@ -295,8 +217,8 @@ def _onnx_model(network: Module, stored: Preprocessing | None) -> Any:
     return model
 
 
-def _output_width(steps: Sequence[_Step]) -> int:
-    affine = [step for step in steps if isinstance(step, _Affine)]
+def _output_width(steps: Sequence[Step]) -> int:
+    affine = [step for step in steps if isinstance(step, Affine)]
     return int(affine[-1].weight.shape[0])
 
 
@@ -395,25 +317,6 @@ def _prediction_nodes(
 # --- PyTorch --------------------------------------------------------------------------
 
 
-def _require_torch() -> Any:
-    try:
-        import torch
-    except ImportError:
-        raise ImportError(
-            "exchanging networks with PyTorch needs torch: pip install 'chainrule[torch]'"
-        ) from None
-    return torch
-
-
-_TORCH_ACTIVATIONS = {
-    "sigmoid": "Sigmoid",
-    "tanh": "Tanh",
-    "relu": "ReLU",
-    "softplus": "Softplus",
-    "softmax": "Softmax",
-}
-
-
 def to_torch(model: Module) -> Any:
     """The network as a ``torch.nn.Sequential`` with the same weights and outputs.
 
@@ -429,28 +332,8 @@ def to_torch(model: Module) -> Any:
         ExportError: a part of the network has no PyTorch counterpart.
         ImportError: torch is not installed (``pip install chainrule[torch]``).
     """
-    torch = _require_torch()
-    steps = _steps(model)
-    dtype = torch.float64 if _dtype(steps) == np.float64 else torch.float32
-    layers = []
-    for step in steps:
-        if isinstance(step, _Affine):
-            n_out, n_in = step.weight.shape
-            linear = torch.nn.Linear(n_in, n_out, bias=step.bias is not None, dtype=dtype)
-            with torch.no_grad():
-                linear.weight.copy_(torch.from_numpy(np.array(step.weight)))
-                if step.bias is not None:
-                    linear.bias.copy_(torch.from_numpy(np.array(step.bias)))
-            layers.append(linear)
-        elif step.name == "softmax":
-            layers.append(torch.nn.Softmax(dim=-1))
-        elif step.name == "softplus":
-            # torch's default threshold (20) returns x above it, where chainrule's exact
-            # softplus differs by e^-20 ≈ 2e-9; a huge threshold keeps them equal.
-            layers.append(torch.nn.Softplus(threshold=1e30))
-        else:
-            layers.append(getattr(torch.nn, _TORCH_ACTIVATIONS[step.name])())
-    return torch.nn.Sequential(*layers)
+    torch = require_torch()
+    return torch_sequential(network_steps(model), torch)
 
 
 def from_torch(module: Any) -> MLP:
@@ -469,75 +352,4 @@ def from_torch(module: Any) -> MLP:
     Raises:
         ExportError: the module is not such a network (the message names the part).
     """
-    torch = _require_torch()
-    from . import nn
-
-    children = list(module) if isinstance(module, torch.nn.Sequential) else [module]
-    linears: list[Any] = []
-    activations: list[str] = []  # one per linear layer: the activation after it
-    for index, child in enumerate(_flatten_torch(children, torch)):
-        name = _torch_activation_name(child, torch, index)
-        if isinstance(child, torch.nn.Linear):
-            linears.append(child)
-            activations.append("identity")
-        elif name is not None and linears and activations[-1] == "identity":
-            activations[-1] = name
-        elif name == "identity":
-            continue
-        else:
-            raise ExportError(
-                f"cannot read the PyTorch module's part {index} ({type(child).__name__}) into "
-                "an MLP: expected Linear layers each followed by at most one activation"
-            )
-    if not linears:
-        raise ExportError("the PyTorch module has no Linear layer")
-    sizes = [linears[0].in_features] + [layer.out_features for layer in linears]
-    for previous, layer in itertools.pairwise(linears):
-        if layer.in_features != previous.out_features:
-            raise ExportError(
-                f"a Linear layer of {previous.out_features} outputs is followed by one of "
-                f"{layer.in_features} inputs"
-            )
-    has_bias = {layer.bias is not None for layer in linears}
-    if len(has_bias) != 1:
-        raise ExportError("some Linear layers have a bias and others not; an MLP needs one rule")
-    if "softmax" in activations[:-1]:
-        raise ExportError("softmax is supported only after the last Linear layer")
-    weight_dtype = linears[0].weight.dtype
-    dtype = "float64" if weight_dtype == torch.float64 else "float32"
-    output = None if activations[-1] == "identity" else activations[-1]
-    hidden = activations[:-1]
-    network = nn.MLP(
-        sizes,
-        activation=hidden if hidden else "identity",
-        output_activation=output,
-        bias=has_bias.pop(),
-        dtype=dtype,
-    )
-    state = {}
-    for k, layer in enumerate(linears):
-        state[f"layers.{k}.weight"] = layer.weight.detach().cpu().numpy().astype(dtype)
-        if layer.bias is not None:
-            state[f"layers.{k}.bias"] = layer.bias.detach().cpu().numpy().astype(dtype)
-    network.load_state_dict(state, strict=True)
-    return network
-
-
-def _flatten_torch(children: list[Any], torch: Any) -> Iterator[Any]:
-    for child in children:
-        if isinstance(child, torch.nn.Sequential):
-            yield from _flatten_torch(list(child), torch)
-        else:
-            yield child
-
-
-def _torch_activation_name(child: Any, torch: Any, index: int) -> str | None:
-    """The chainrule name of a torch activation module; None for anything else."""
-    if isinstance(child, torch.nn.Softplus) and child.beta != 1:
-        raise ExportError(f"part {index}: Softplus with beta={child.beta} has no counterpart")
-    if isinstance(child, torch.nn.Softmax) and child.dim not in (-1, 1, None):
-        raise ExportError(f"part {index}: Softmax over dim {child.dim}; use dim=-1")
-    for name, class_name in {**_TORCH_ACTIVATIONS, "identity": "Identity"}.items():
-        if isinstance(child, getattr(torch.nn, class_name)):
-            return name
-    return None
+    return MLP.from_torch(module)

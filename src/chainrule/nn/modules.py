@@ -35,6 +35,15 @@ from .activations import (
     identity,
     softmax,
 )
+from .exchange import (
+    Affine,
+    Step,
+    layer_steps,
+    named_steps,
+    read_torch,
+    require_torch,
+    torch_sequential,
+)
 from .handout_names import HandoutWeights, handout_view
 
 Parameter = Tensor | Value
@@ -193,9 +202,19 @@ class Module:
 
         See :func:`chainrule.export.to_torch` (needs ``pip install chainrule[torch]``).
         """
-        from ..export import to_torch
+        torch = require_torch()
+        return torch_sequential(network_steps(self), torch)
 
-        return to_torch(self)
+    def _exchange_steps(self, where: str) -> list[Step]:
+        """This module as affine maps and named activations (see :mod:`.exchange`).
+
+        Activation modules are known by their class name; a module with weights that
+        has a counterpart elsewhere (Linear, the MLPs) overrides this.
+
+        Args:
+            where: the module's place in the model (``"the model[2]"``), for messages.
+        """
+        return named_steps(self, where)
 
     def _repr_arguments(self) -> str:
         try:
@@ -429,6 +448,10 @@ class Linear(Module):
             "dtype": str(self.weight.data.dtype),
         }
 
+    def _exchange_steps(self, where: str) -> list[Step]:
+        bias = None if self.bias is None else self.bias.data
+        return [Affine(self.weight.data, bias)]
+
 
 class Sequential(Module):
     """Modules applied one after the other: ``Sequential(Linear(2, 3), Tanh())``.
@@ -482,6 +505,31 @@ class Sequential(Module):
             )
         rng = _generator(seed)
         return cls(*[build(step, rng) for step in steps])
+
+
+def network_steps(module: Module) -> list[Step]:
+    """The network as affine maps and named activations, in order (the ONNX and PyTorch
+    exchanges read it); Sequentials are opened, every other module gives its own steps.
+
+    Raises:
+        ExportError: a part of the network has no counterpart (the message names it).
+    """
+    stack: list[tuple[Module, str]] = [(module, "the model")]
+    # An explicit stack (Sequential nests) so a deep model cannot overflow Python's.
+    order: list[tuple[Module, str]] = []
+    while stack:
+        current, where = stack.pop()
+        if isinstance(current, Sequential):
+            stack.extend(reversed([(step, f"{where}[{i}]") for i, step in enumerate(current)]))
+        else:
+            order.append((current, where))
+    steps: list[Step] = []
+    for current, where in order:
+        if isinstance(current, Module):
+            steps.extend(current._exchange_steps(where))
+        else:
+            steps.extend(named_steps(current, where))
+    return steps
 
 
 # --- activation modules -----------------------------------------------------------------
@@ -657,9 +705,20 @@ class MLP(HandoutWeights, Module):
         Args:
             module: the ``torch.nn.Sequential`` (or one ``torch.nn.Linear``).
         """
-        from ..export import from_torch
+        read = read_torch(module)
+        hidden = read.activations[:-1]
+        network = MLP(
+            read.sizes,
+            activation=hidden if hidden else "identity",
+            output_activation=None if read.activations[-1] == "identity" else read.activations[-1],
+            bias=read.bias,
+            dtype=read.dtype,
+        )
+        network.load_state_dict(read.state, strict=True)
+        return network
 
-        return from_torch(module)
+    def _exchange_steps(self, where: str) -> list[Step]:
+        return layer_steps(self.state_dict(), self.activations, where)
 
     def _repr_arguments(self) -> str:
         activation = _describe(self._activation_spec)

@@ -21,6 +21,7 @@ from ..errors import ShapeError
 from ..tensor import Tensor
 from ..value import Value
 from .activations import Activation, get_activation
+from .exchange import Step, layer_steps
 from .handout_names import HandoutWeights, weight_name, weight_names
 from .modules import (
     MLP,
@@ -246,6 +247,9 @@ class NeuronMLP(HandoutWeights, Module):
             else activation_config(self.output_activation, "output_activation"),
             "bias": self.bias,
         }
+
+    def _exchange_steps(self, where: str) -> list[Step]:
+        return layer_steps(self.state_dict(), self.activations, where)
 
     def __repr__(self) -> str:
         return (
