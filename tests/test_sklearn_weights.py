@@ -85,20 +85,19 @@ def test_weighted_data_loss_matches_hand_computation_and_gradcheck(problem: str)
         model = _quiet_fit(MLPRegressor(hidden_layer_sizes=(), max_iter=1), X, X[:, [0, 1, 0]])
         targets = X[:5, [0, 1, 0]]
         per_example = 0.5 * ((targets - logits) ** 2).mean(axis=1)
-        arrays: tuple[np.ndarray, ...] = (targets,)
     elif problem == "binary":
         model = _quiet_fit(MLPClassifier(hidden_layer_sizes=(), max_iter=1), X, labels % 2)
         targets = (labels[:5] % 2).reshape(-1, 1).astype(float)
         per_example = (_softplus(logits) - targets * logits).sum(axis=1)
-        arrays = (targets,)
     else:
         model = _quiet_fit(MLPClassifier(hidden_layer_sizes=(), max_iter=1), X, labels)
-        per_example = -_log_softmax(logits)[rows, labels[:5]]
-        arrays = (rows, labels[:5])
-    value = model._weighted_data_loss(Tensor(logits), Tensor(shares), *arrays).item()
+        targets = labels[:5]
+        per_example = -_log_softmax(logits)[rows, targets]
+    loss = model._batch_loss(weighted=True, alpha=0.0)
+    value = loss(Tensor(logits), *loss.arrays(targets, shares)).item()
     assert value == pytest.approx(float(np.sum(shares * per_example)), rel=1e-13)
     result = gradcheck(
-        lambda z: model._weighted_data_loss(z, Tensor(shares), *arrays),
+        lambda z: loss(z, *loss.arrays(targets, shares)),
         Tensor(logits, requires_grad=True),
     )
     assert result.ok, result.report
@@ -118,7 +117,7 @@ def test_weighted_fit_compiled_matches_eager_bit_for_bit(
     assert compiled.loss_curve_ == eager.loss_curve_
     for a, b in zip(compiled.coefs_, eager.coefs_):
         assert a.tobytes() == b.tobytes()
-    assert compiled._compiled_weighted_step.stats.flat_replays > 0
+    assert compiled._weighted_step.stats.flat_replays > 0
 
 
 def test_bad_sample_and_class_weights_are_refused() -> None:

@@ -16,13 +16,15 @@ training stops when the loss (or, with ``early_stopping``, the validation score)
 not improved by ``tol`` for more than ``n_iter_no_change`` epochs, and a
 ``ConvergenceWarning`` says so when ``max_iter`` epochs were not enough.
 
-Each batch's training step is compiled with :func:`chainrule.compile`: recorded once
-per batch shape, then replayed into preallocated buffers, bit for bit what eager mode
-computes (``fit`` gives the same weights and ``loss_curve_`` either way). The epochs
-run in chainrule's one training loop (:func:`chainrule.training.run_epochs`, the loop
-of :func:`chainrule.fit`): scikit-learn's stopping rule is one of its stopping rules,
-and a diverging loss is caught there (the best weights are kept and
-:class:`TrainingDivergedError` names the epoch).
+Each batch's training step is :func:`chainrule.fit`'s own, on its batch loss stated
+with scikit-learn's conventions: compiled with :func:`chainrule.compile`, recorded
+once per batch length that recurs, then replayed into preallocated buffers, bit for
+bit what eager mode computes (``fit`` gives the same weights and ``loss_curve_``
+either way). The epochs run in chainrule's one training loop
+(:func:`chainrule.training.run_epochs`, the loop of :func:`chainrule.fit`):
+scikit-learn's stopping rule is one of its stopping rules, and a diverging loss is
+caught there (the best weights are kept and :class:`TrainingDivergedError` names the
+epoch).
 
 ``fit(X, y, sample_weight=)`` weighs examples as scikit-learn does: the objective of a
 batch is ``(Σ sᵢ·lossᵢ + alpha/2 · Σ‖W‖²) / Σ sᵢ``; :class:`MLPClassifier` also takes
@@ -36,7 +38,7 @@ from __future__ import annotations
 import numbers
 import warnings
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -63,9 +65,8 @@ except ImportError as error:  # pragma: no cover - exercised only without scikit
 from . import functions, nn, optim
 from .errors import ChainruleError
 from .functional import enable_grad, no_grad
-from .nn.losses import _logit_formula, _square_formula
-from .tensor import Tensor
 from .training import History, run_epochs
+from .training._objective import BatchLoss, TensorStep, resolve_objective
 
 __all__ = ["InvalidParameterError", "MLPClassifier", "MLPRegressor", "TrainingDivergedError"]
 
@@ -77,8 +78,6 @@ _FLOAT_DTYPES = (np.float64, np.float32)
 # Whether fit and partial_fit run their per-batch step through chainrule.compile (the
 # default) or eagerly. Both compute the same bits; the tests flip this to compare them.
 _COMPILE_STEPS = True
-# Batch shapes a compiled step keeps a recording for (fit needs two: full and last).
-_KEPT_TRACES = 8
 
 
 class InvalidParameterError(ChainruleError, ValueError, TypeError):
@@ -151,9 +150,8 @@ class _BaseMLP(BaseEstimator):
         pickle; ``partial_fit`` on the copy records a new one for the same optimizer.
         """
         state = dict(super().__getstate__())  # a copy: object's state is the live __dict__
-        state.pop("_compiled_step", None)
-        state.pop("_compiled_weighted_step", None)
-        state.pop("_compiled_batch_lengths", None)
+        state.pop("_step", None)
+        state.pop("_weighted_step", None)
         return state
 
     # --- hooks the subclasses fill in ----------------------------------------------------
@@ -178,22 +176,14 @@ class _BaseMLP(BaseEstimator):
     def _output_activation(self) -> str | None:
         raise NotImplementedError
 
-    def _loss_arguments(self, targets: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, ...]:
-        """The arrays :meth:`_data_loss` takes for a batch of encoded ``targets``.
-
-        ``positions`` is ``0, 1, ..., len(targets) - 1``, for a loss that picks one
-        entry per row. Every array the loss reads must come from here: the compiled
-        step binds its arguments and would freeze an array made inside the loss.
-        """
-        return (targets,)
-
-    def _data_loss(self, logits: Tensor, *arrays: np.ndarray) -> Tensor:
-        """The data loss of a batch, from the arrays :meth:`_loss_arguments` gave."""
+    def _loss_name(self) -> str:
+        """The loss, as :func:`chainrule.fit` names it, that goes with the output layer."""
         raise NotImplementedError
 
-    def _weighted_data_loss(self, logits: Tensor, shares: Tensor, *arrays: np.ndarray) -> Tensor:
-        """The data loss of a batch whose examples count ``shares`` (sᵢ / Σ s) each."""
-        raise NotImplementedError
+    # How an example's loss combines its output units, and a factor on the data loss:
+    # scikit-learn's conventions for each estimator (see BatchLoss).
+    _loss_units: Literal["mean", "sum"] = "mean"
+    _loss_scale = 1.0
 
     def _validation_score(self, logits: np.ndarray, targets: np.ndarray) -> float:
         raise NotImplementedError
@@ -337,9 +327,6 @@ class _BaseMLP(BaseEstimator):
         # scikit-learn's rule: fit starts a new optimizer, partial_fit continues the last.
         if not incremental or self._optimizer is None:
             self._optimizer = self._make_optimizer()
-            # A compiled step drives one optimizer: a new optimizer needs a new step.
-            self._compiled_step: Any = None
-            self._compiled_weighted_step: Any = None
         self._run_epochs(X, targets, weights, rng, incremental=incremental)
         self._publish_weights()
         return self
@@ -366,92 +353,48 @@ class _BaseMLP(BaseEstimator):
             eps=self.epsilon,
         )
 
-    def _objective(self, X_batch: np.ndarray, alpha: float, *loss_arrays: np.ndarray) -> Tensor:
-        """The training objective on one batch: data loss plus the L2 penalty on the weights.
+    def _batch_loss(self, weighted: bool, alpha: float) -> BatchLoss:
+        """The objective of a batch: the data loss plus ``alpha / (2·n) · Σ‖W‖²`` over the
+        weight matrices (not the biases), n the batch's examples (their total weight,
+        with sample weights), as scikit-learn defines it."""
+        objective = resolve_objective(self.network_, self._loss_name())
+        return BatchLoss(
+            objective,
+            weighted=weighted,
+            weight_decay=alpha,
+            decayed=[layer.weight for layer in self.network_.layers],
+            dtype=self._network_dtype(),
+            max_rows=0,  # (cross-entropy's row positions grow to the batches it meets)
+            units=self._loss_units,
+            scale=self._loss_scale,
+            decay_per_example=True,
+        )
 
-        A pure function of its arguments and the weights, so that
-        ``chainrule.compile(..., optimizer=)`` can replay it without calling it: the
-        batch, ``alpha`` (an argument, not read from ``self``, so that a changed
-        ``alpha`` makes the compiled step trace again) and the loss's arrays from
-        :meth:`_loss_arguments`.
-        """
-        logits = self.network_.forward_logits(X_batch)
-        loss = self._data_loss(logits, *loss_arrays)
-        if alpha > 0:
-            loss = loss + self._penalty() * (0.5 * alpha / X_batch.shape[0])
-        return loss
+    def _training_step(self, weighted: bool) -> TensorStep:
+        """One gradient step on a batch: ``step(X_batch, targets, weights) -> loss``.
 
-    def _weighted_objective(
-        self,
-        X_batch: np.ndarray,
-        alpha: float,
-        shares: np.ndarray,
-        penalty_scale: np.ndarray,
-        *loss_arrays: np.ndarray,
-    ) -> Tensor:
-        """:meth:`_objective` with example weights, as scikit-learn weighs them.
-
-        ``shares`` is sᵢ / Σ s over the batch and ``penalty_scale`` the 0-d array
-        alpha / (2 Σ s): both arguments, since Σ s changes from batch to batch.
-        """
-        logits = self.network_.forward_logits(X_batch)
-        loss = self._weighted_data_loss(logits, Tensor(shares), *loss_arrays)
-        if alpha > 0:
-            loss = loss + self._penalty() * Tensor(penalty_scale)
-        return loss
-
-    def _penalty(self) -> Tensor:
-        """Σ‖W‖² over the weight matrices (not the biases)."""
-        return sum((layer.weight * layer.weight).sum() for layer in self.network_.layers)  # type: ignore[return-value]
-
-    def _training_step(self, weighted: bool) -> Callable[..., float]:
-        """One gradient step on a batch: ``step(X_batch, alpha, *arrays) -> loss``.
-
-        Compiled (the default), the step is recorded by :func:`chainrule.compile` and
-        then replayed into preallocated buffers: bit for bit what the eager step
-        computes. The compiled step is kept between partial_fit calls, with the
-        optimizer it drives.
+        :func:`chainrule.fit`'s step: compiled (the default), a batch length that
+        recurs is recorded by :func:`chainrule.compile` and then replayed into
+        preallocated buffers, bit for bit what the eager step computes. The step is kept
+        between partial_fit calls, with the optimizer it drives and the ``alpha`` it
+        penalises by.
         """
         optimizer = self._optimizer
         assert optimizer is not None
-        objective = self._weighted_objective if weighted else self._objective
-
-        def eager_step(*arguments: Any) -> float:
-            optimizer.zero_grad()
-            loss = objective(*arguments)
-            loss.backward()
-            optimizer.step()
-            return loss.item()
-
-        if not _COMPILE_STEPS:
-            return eager_step
-        from . import compile as compile_step
-
-        # One compiled step per objective (with or without sample weights).
-        attribute = "_compiled_weighted_step" if weighted else "_compiled_step"
-        compiled = getattr(self, attribute, None)
-        if compiled is None or compiled.optimizer is not optimizer:
-            compiled = compile_step(objective, optimizer=optimizer, max_traces=_KEPT_TRACES)
-            setattr(self, attribute, compiled)
-            self._compiled_batch_lengths: set[tuple[bool, int]] = set()
-        replay = compiled
-        stats = compiled.stats
-        seen = self._compiled_batch_lengths
-
-        def compiled_step(X_batch: np.ndarray, *arguments: Any) -> float:
-            # Recording costs about two eager steps, which pays off only for a batch
-            # length that comes back (every epoch of fit does). So a length met for the
-            # first time runs eagerly, and so does every batch once recordings outweigh
-            # replays (partial_fit cycling through more lengths than the step keeps).
-            length = (weighted, X_batch.shape[0])
-            if length in seen and (
-                stats.traces <= _KEPT_TRACES or stats.replays >= 4 * stats.traces
-            ):
-                return replay(X_batch, *arguments).item()
-            seen.add(length)
-            return eager_step(X_batch, *arguments)
-
-        return compiled_step
+        alpha = float(self.alpha)
+        attribute = "_weighted_step" if weighted else "_step"
+        step: TensorStep | None = getattr(self, attribute, None)
+        if step is None or step.optimizer is not optimizer or step.loss.weight_decay != alpha:
+            step = TensorStep(
+                self.network_.forward_logits,
+                self._batch_loss(weighted, alpha),
+                optimizer,
+                compiled=_COMPILE_STEPS,
+                # partial_fit's batch lengths need not come back.
+                recurring_only=True,
+            )
+            setattr(self, attribute, step)
+        return step
 
     def _run_epochs(
         self,
@@ -471,23 +414,6 @@ class _BaseMLP(BaseEstimator):
         n_samples = X.shape[0]
         batch_size = self._batch_size(n_samples)
         step = self._training_step(weights is not None)
-        # The loss's arrays are arguments of the step (the targets were encoded once per
-        # fit), so a compiled step replays without calling the loss; see _objective.
-        positions = np.arange(batch_size)
-        alpha = float(self.alpha)
-        dtype = X.dtype
-
-        def batch_arguments(rows: np.ndarray) -> tuple[tuple[Any, ...], float]:
-            """The step's arguments after X for these rows, and the rows' total weight."""
-            loss_arrays = self._loss_arguments(targets[rows], positions[: len(rows)])
-            if weights is None:
-                return (alpha, *loss_arrays), float(len(rows))
-            batch_weights = weights[rows]
-            total = float(batch_weights.sum())
-            shares = (batch_weights / total).astype(dtype)
-            penalty_scale = np.array(0.5 * alpha / total, dtype=dtype)
-            return (alpha, shares, penalty_scale, *loss_arrays), total
-
         total_weight = float(n_samples if weights is None else weights.sum())
 
         def train_epoch(epoch: int) -> dict[str, float]:
@@ -495,11 +421,12 @@ class _BaseMLP(BaseEstimator):
             total = 0.0
             for start in range(0, n_samples, batch_size):
                 rows = order[start : start + batch_size]
-                arguments, share = batch_arguments(rows)
+                batch_weights = None if weights is None else weights[rows]
+                share = float(len(rows) if batch_weights is None else batch_weights.sum())
                 if share == 0.0:
                     continue  # every example of this batch has weight 0
                 # Weighted by the batch's share so the epoch loss is a mean over examples.
-                total += step(X[rows], *arguments) * share
+                total += step(X[rows], targets[rows], batch_weights) * share
             self.n_iter_ += 1
             self.t_ += n_samples
             loss = total / total_weight
@@ -517,10 +444,11 @@ class _BaseMLP(BaseEstimator):
 
         def training_objective() -> float:
             """The objective of the weights the network holds, on all training rows."""
-            arguments, _ = batch_arguments(np.arange(n_samples))
+            loss = step.loss
             with no_grad():
-                objective = self._weighted_objective if weights is not None else self._objective
-                return float(objective(X, *arguments).item())
+                return float(
+                    loss(self.network_.forward_logits(X), *loss.arrays(targets, weights)).item()
+                )
 
         history = History(monitor="val_score" if early_stopping else "loss")
         # NOTE: numpy's overflow warnings are silenced here because a diverging run is
@@ -982,33 +910,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _output_activation(self) -> str | None:
         return "softmax" if self.out_activation_ == "softmax" else "sigmoid"
 
-    def _loss_arguments(self, targets: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, ...]:
-        if self.out_activation_ == "softmax":
-            # Row i of the batch picks the log-probability of its class targets[i].
-            return (positions, targets)
-        return (targets,)
+    def _loss_name(self) -> str:
+        # Cross-entropy after softmax, log loss after sigmoid: both from the logits.
+        return "cross_entropy" if self.out_activation_ == "softmax" else "log_loss"
 
-    def _data_loss(self, logits: Tensor, *arrays: np.ndarray) -> Tensor:
-        # NOTE: the ops (and their order) are those of nn.cross_entropy and, through its
-        # own formula, nn.binary_cross_entropy_with_logits, which the targets' encoding
-        # already satisfies; those functions would copy the targets and build the row
-        # index inside the step, arrays a compiled step cannot bind to its arguments.
-        if self.out_activation_ == "softmax":
-            positions, classes = arrays
-            log_probabilities = logits.log_softmax(axis=-1)
-            return (-log_probabilities[positions, classes]).mean()
-        # The log loss softplus(z) − y·z summed over the output units, averaged over
-        # examples.
-        loss = _logit_formula(logits, Tensor(arrays[0])).sum()
-        return loss * (1.0 / logits.shape[0])
-
-    def _weighted_data_loss(self, logits: Tensor, shares: Tensor, *arrays: np.ndarray) -> Tensor:
-        if self.out_activation_ == "softmax":
-            positions, classes = arrays
-            log_probabilities = logits.log_softmax(axis=-1)
-            return (-log_probabilities[positions, classes] * shares).sum()
-        losses = _logit_formula(logits, Tensor(arrays[0]))
-        return (losses * shares.reshape(-1, 1)).sum()
+    # scikit-learn's log loss sums over an example's labels (a multilabel row).
+    _loss_units: Literal["mean", "sum"] = "sum"
 
     def _example_weights(
         self, y: np.ndarray, sample_weight: Any, X: np.ndarray
@@ -1179,16 +1086,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _output_activation(self) -> str | None:
         return None
 
-    def _data_loss(self, logits: Tensor, *arrays: np.ndarray) -> Tensor:
-        # Half the squared error, as scikit-learn's MLPRegressor, so alpha means the same.
-        # NOTE: nn.mse_loss's own square-loss op, on a target Tensor holding the argument
-        # itself (nn.mse_loss would copy it, freezing a compiled step's copy).
-        return _square_formula(logits, Tensor(arrays[0])).mean() * 0.5
+    def _loss_name(self) -> str:
+        return "mse"
 
-    def _weighted_data_loss(self, logits: Tensor, shares: Tensor, *arrays: np.ndarray) -> Tensor:
-        # scikit-learn's weighted squared loss: ½ Σᵢ sᵢ·mean_j (y − ŷ)² / Σ s.
-        squares = _square_formula(logits, Tensor(arrays[0]))
-        return (squares * shares.reshape(-1, 1)).sum() * (0.5 / logits.shape[1])
+    # Half the squared error, as scikit-learn's MLPRegressor, so alpha means the same.
+    _loss_scale = 0.5
 
     def _validation_score(self, logits: np.ndarray, targets: np.ndarray) -> float:
         return float(r2_score(targets, logits))

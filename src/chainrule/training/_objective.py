@@ -23,6 +23,7 @@ from ._errors import FitSettingError
 from ._inputs import check_lr
 
 if TYPE_CHECKING:
+    from ..compile import CompileStats
     from ..optim import Optimizer
 
 _DEFAULT_LR = {"sgd": 0.1, "adam": 0.001}
@@ -282,6 +283,16 @@ class BatchLoss:
     same bits as the nn loss function. With weights ``w``, each example's loss (its mean
     over output units) counts ``w_i / Σ w`` of the batch: ``Σ w_i·loss_i / Σ w_i``.
     The L2 penalty ``weight_decay / 2 · Σ ‖W‖²`` over the weight matrices is added.
+
+    The last three arguments state another trainer's conventions (fit uses the
+    defaults; the scikit-learn estimators state scikit-learn's):
+
+    Args:
+        units: how an example's loss combines its output units: their ``"mean"``, or
+            their ``"sum"`` (scikit-learn's log loss over several labels).
+        scale: a factor on the data loss (½ for scikit-learn's half squared error).
+        decay_per_example: divide the penalty by the batch's examples (their total
+            weight, when weighted), as scikit-learn's ``alpha / (2·n) · Σ‖W‖²``.
     """
 
     def __init__(
@@ -293,6 +304,9 @@ class BatchLoss:
         decayed: Sequence[Any],
         dtype: np.dtype,
         max_rows: int,
+        units: Literal["mean", "sum"] = "mean",
+        scale: float = 1.0,
+        decay_per_example: bool = False,
     ) -> None:
         self.objective = objective
         self.weighted = weighted
@@ -300,37 +314,60 @@ class BatchLoss:
         self.decayed = list(decayed)
         self.dtype = dtype
         self.kind = objective.kind
+        self.units = units
+        self.scale = float(scale)
+        self.decay_per_example = decay_per_example
         self._formula = _formula(self.kind) if self.kind not in (None, "cross_entropy") else None
         self._positions = np.arange(max_rows)
 
     def arrays(self, batch_y: np.ndarray, batch_w: np.ndarray | None) -> tuple[np.ndarray, ...]:
         """The arrays the loss of this batch reads, in the order ``__call__`` takes them
         (weighted when ``batch_w`` is given)."""
+        arrays = self._loss_arrays(batch_y, batch_w)
+        if batch_w is not None and self.decay_per_example and self.weight_decay:
+            # Σ w changes from batch to batch, so the penalty's factor is an argument too.
+            factor = 0.5 * self.weight_decay / float(batch_w.sum())
+            return (np.array(factor, dtype=self.dtype), *arrays)
+        return arrays
+
+    def _loss_arrays(
+        self, batch_y: np.ndarray, batch_w: np.ndarray | None
+    ) -> tuple[np.ndarray, ...]:
         front: tuple[np.ndarray, ...] = (batch_y,)
         if self.kind == "cross_entropy" and batch_y.ndim == 1:
+            if len(batch_y) > len(self._positions):
+                self._positions = np.arange(len(batch_y))
             front = (self._positions[: len(batch_y)], batch_y)
         if batch_w is None:
             return front
         share = batch_w / batch_w.sum()
         if self.kind != "cross_entropy":
-            # Each output unit of an example gets 1/units of its share: the example's loss
-            # is the mean over its units, as unweighted.
-            units = batch_y.shape[1] if batch_y.ndim == 2 else 1
-            share = (share / units).reshape(-1, 1)
+            if self.units == "mean":
+                # Each output unit of an example gets 1/units of its share: the example's
+                # loss is the mean over its units, as unweighted.
+                units = batch_y.shape[1] if batch_y.ndim == 2 else 1
+                share = share / units
+            share = share.reshape(-1, 1)
         return (*front, share.astype(self.dtype, copy=False))
 
     def __call__(self, outputs: Any, *arrays: np.ndarray) -> Any:
         """The batch's training loss from :meth:`arrays`, the L2 penalty included."""
+        factor: Any = 0.5 * self.weight_decay
+        if self.decay_per_example and self.weight_decay:
+            if self.weighted:
+                factor, arrays = Tensor(arrays[0]), arrays[1:]
+            else:
+                factor = 0.5 * self.weight_decay / outputs.shape[0]
         loss = self._data_loss(outputs, arrays, self.weighted)
         if self.weight_decay:
             penalty = sum((w * w).sum() for w in self.decayed)
-            loss = loss + penalty * (0.5 * self.weight_decay)
+            loss = loss + penalty * factor
         return loss
 
     def data_loss(self, outputs: Tensor, batch_y: np.ndarray, batch_w: np.ndarray | None) -> Tensor:
         """The loss of outputs on targets (weighted by ``batch_w`` if given), no penalty:
         what validation and the kept weights are measured by."""
-        return self._data_loss(outputs, self.arrays(batch_y, batch_w), batch_w is not None)
+        return self._data_loss(outputs, self._loss_arrays(batch_y, batch_w), batch_w is not None)
 
     def _data_loss(self, outputs: Tensor, arrays: tuple[np.ndarray, ...], weighted: bool) -> Tensor:
         if self.kind is None:  # a user's loss: given the outputs and targets as they are
@@ -357,9 +394,13 @@ class BatchLoss:
         else:
             assert self._formula is not None
             losses = self._formula(outputs, Tensor(arrays[0]))
-        if weights is None:
-            return losses.mean()
-        return (losses * weights).sum()
+        if weights is not None:
+            loss = (losses * weights).sum()
+        elif self.units == "sum" and losses.ndim == 2:
+            loss = losses.sum() * (1.0 / losses.shape[0])
+        else:
+            loss = losses.mean()
+        return loss * self.scale if self.scale != 1.0 else loss
 
     def value_loss(
         self,
@@ -410,6 +451,15 @@ class TensorStep:
     then replayed flat into preallocated buffers: bit for bit what the eager step
     computes. After each call, :attr:`outputs` holds the model's outputs on the batch
     (before the update) when it can be read without another forward pass, else None.
+
+    Args:
+        forward: the model's forward pass (or its logits) on a batch of inputs.
+        loss: the batch loss the step minimises.
+        optimizer: the optimizer that updates the parameters after each step.
+        compiled: record and replay the step (else every step runs eagerly).
+        recurring_only: record a batch length only when it comes back (the first batch
+            of a length runs eagerly), and stop recording once recordings outweigh
+            replays: for callers such as ``partial_fit`` whose lengths need not recur.
     """
 
     def __init__(
@@ -418,11 +468,14 @@ class TensorStep:
         loss: BatchLoss,
         optimizer: Optimizer,
         compiled: bool,
+        recurring_only: bool = False,
     ) -> None:
         self.forward = forward
         self.loss = loss
         self.optimizer = optimizer
         self.outputs: np.ndarray | None = None
+        self._recurring_only = recurring_only
+        self._lengths: set[int] = set()  # batch lengths met (with recurring_only)
         # The output tensor the compiled program writes, per batch length, and whether
         # its buffer was checked to still hold the outputs after the step.
         self._traced: dict[int, Tensor] = {}
@@ -442,9 +495,25 @@ class TensorStep:
             self._fresh = outputs.data.copy()
         return self.loss(outputs, *arrays)
 
+    @property
+    def stats(self) -> CompileStats | None:
+        """The compiled step's counts (recordings, replays ...); None when eager."""
+        return None if self._replay is None else self._replay.stats
+
+    def _runs_compiled(self, rows: int) -> bool:
+        if self._replay is None:
+            return False
+        if not self._recurring_only:
+            return True
+        if rows not in self._lengths:
+            self._lengths.add(rows)
+            return False  # recording costs about two eager steps: only for lengths that recur
+        stats = self._replay.stats
+        return stats.traces <= self._replay.max_traces or stats.replays >= 4 * stats.traces
+
     def __call__(self, batch_X: np.ndarray, batch_y: np.ndarray, batch_w: Any) -> float:
         arrays = self.loss.arrays(batch_y, batch_w)
-        if self._replay is None:
+        if not self._runs_compiled(len(batch_X)):
             self.optimizer.zero_grad()
             outputs = self.forward(batch_X)
             loss = self.loss(outputs, *arrays)
