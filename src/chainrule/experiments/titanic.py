@@ -535,7 +535,7 @@ def _raw_units(
     return raw_weight, raw_bias
 
 
-# --- logistic regression: plain chainrule tensors and gradient descent ------------------
+# --- logistic regression: a one-layer network and plain gradient descent ---------------
 
 
 @dataclass(frozen=True)
@@ -556,27 +556,47 @@ class _LogisticFit:
 
 def _fit_logistic(features: np.ndarray, target: np.ndarray, epochs: int) -> _LogisticFit:
     """Minimise the mean log loss of σ(w·x + b) by full-batch gradient descent."""
-    standardiser = _Standardiser.fit(features)
-    x = tensor(standardiser(features))
-    w = tensor(np.zeros(features.shape[1]), requires_grad=True, label="w")
-    b = tensor(0.0, requires_grad=True, label="b")
-    curve = np.empty(epochs)
-    for epoch in range(epochs):
-        s = x @ w + b
-        # NOTE: −y·log σ(s) − (1−y)·log(1−σ(s)) = softplus(s) − y·s, which stays finite
-        # for large |s| where log σ(s) would round to log 0.
-        loss = (s.softplus() - s * target).mean()
-        w.grad = None
-        b.grad = None
-        loss.backward()
-        curve[epoch] = loss.item()
-        # The handout's update rule, w ← w − η·∇L.
-        w.data -= LOGISTIC_LR * w.grad
-        b.data -= LOGISTIC_LR * b.grad
-    raw_weight, raw_bias = _raw_units(w.data[None, :], b.data.reshape(1), standardiser)
-    weight, bias = raw_weight[0], float(raw_bias[0])
+    # σ(w·x + b) is a network without hidden layers, started from w = 0, b = 0, trained
+    # by the handout's update rule w ← w − η·∇L (SGD without momentum).
+    network = nn.MLP([features.shape[1], 1], output_activation="sigmoid")
+    network.load_state_dict({name: np.zeros_like(v) for name, v in network.state_dict().items()})
+    optimizer = optim.SGD(network.parameters(), lr=LOGISTIC_LR)
+    curve, raw = _train_full_batch(network, optimizer, features, target, epochs)
+    weight, bias = raw["layers.0.weight"][0], float(raw["layers.0.bias"][0])
     probability = 1.0 / (1.0 + np.exp(-(features @ weight + bias)))
     return _LogisticFit(weight, bias, _log_loss(probability, target), curve)
+
+
+def _train_full_batch(
+    network: nn.MLP,
+    optimizer: optim.Optimizer,
+    features: np.ndarray,
+    target: np.ndarray,
+    epochs: int,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Train ``network`` on standardised features with chainrule's one training loop,
+    full batch; its loss curve, and its weights with the first layer in raw units."""
+    standardiser = _Standardiser.fit(features)
+    # Log loss after the sigmoid output is computed from the logits s as softplus(s) − y·s:
+    # the same gradient as log loss on σ(s), without log(0) once the output saturates.
+    history = fit(
+        network,
+        standardiser(features),
+        target,
+        loss="log_loss",
+        optimizer=optimizer,
+        epochs=epochs,
+        progress=False,
+    )
+    state = network.state_dict()
+    raw_weight, raw_bias = _raw_units(
+        state["layers.0.weight"], state["layers.0.bias"], standardiser
+    )
+    return np.array(history.loss), {
+        **state,
+        "layers.0.weight": raw_weight,
+        "layers.0.bias": raw_bias,
+    }
 
 
 # --- the MLP: chainrule.nn + backprop ---------------------------------------------------
@@ -597,28 +617,11 @@ def _fit_mlp(
     inputs: np.ndarray, target: np.ndarray, hidden: int, epochs: int, seed: int
 ) -> _MLPFit:
     """Train the 3→hidden→1 sigmoid network on (age, male) by backprop, full batch."""
-    standardiser = _Standardiser.fit(inputs)
     network = _new_network(hidden, seed)
-    # chainrule's one training loop, full batch. Its log loss after the sigmoid output
-    # is computed from the logits: the same gradient as log loss on σ(logit), without
-    # log(0) once the output saturates.
-    history = fit(
-        network,
-        standardiser(inputs),
-        target,
-        loss="log_loss",
-        optimizer=optim.Adam(network.parameters(), lr=MLP_LR),
-        epochs=epochs,
-        progress=False,
-    )
-    curve = np.array(history.loss)
-
-    state = network.state_dict()
-    raw_weight, raw_bias = _raw_units(
-        state["layers.0.weight"], state["layers.0.bias"], standardiser
-    )
+    optimizer = optim.Adam(network.parameters(), lr=MLP_LR)
+    curve, raw_state = _train_full_batch(network, optimizer, inputs, target, epochs)
     raw = _new_network(hidden)
-    raw.load_state_dict({**state, "layers.0.weight": raw_weight, "layers.0.bias": raw_bias})
+    raw.load_state_dict(raw_state)
     return _MLPFit(raw, _log_loss(_network_output(raw, inputs), target), curve)
 
 
