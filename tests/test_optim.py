@@ -215,3 +215,49 @@ def test_zero_grad_resets_tensor_and_value_gradients() -> None:
     optimizer.zero_grad()
     assert t.grad is None and v.grad == 0.0
     assert repr(optimizer) == "SGD(2 parameters, lr=0.1)"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: optim.SGD(p, lr=0.1),
+        lambda p: optim.SGD(p, lr=0.1, momentum=0.9),
+        lambda p: optim.SGD(p, lr=0.1, momentum=0.5, weight_decay=0.01),
+        lambda p: optim.SGD(p, lr=0.1, weight_decay=0.2),
+        lambda p: optim.Adam(p, lr=0.05),
+        lambda p: optim.Adam(p, lr=0.05, betas=(0.8, 0.9), weight_decay=0.1),
+    ],
+)
+def test_in_place_update_equals_the_step_size_formula_bit_for_bit(
+    make: Callable[[list[cr.Tensor]], optim.Optimizer], dtype: type
+) -> None:
+    """The in-place update of a Tensor gives exactly data − _step_size(grad, data, state)."""
+    rng = np.random.default_rng(3)
+    shapes = [(4, 3), (3,), ()]
+    params = [cr.tensor(rng.normal(size=s).astype(dtype), requires_grad=True) for s in shapes]
+    expected = [p.data.copy() for p in params]
+    optimizer, formula = make(params), make([cr.tensor(e, requires_grad=True) for e in expected])
+    for _ in range(4):
+        for param, reference, state in zip(params, expected, formula.state):
+            param.grad = rng.normal(size=param.data.shape).astype(dtype)
+            reference -= formula._step_size(param.grad.copy(), reference, state)
+        optimizer.step()
+        for param, reference in zip(params, expected):
+            assert param.data.dtype == dtype
+            assert param.data.tobytes() == reference.tobytes()
+
+
+def test_in_place_update_leaves_grad_alone_and_falls_back_for_read_only_data() -> None:
+    """grad is never written; a read-only data array is replaced, as before."""
+    w = cr.tensor(np.array([1.0, -2.0]), requires_grad=True)
+    w.data.flags.writeable = False
+    w.grad = np.array([0.5, 0.25])
+    optimizer = optim.Adam([w], lr=0.1, weight_decay=0.1)
+    optimizer.step()
+    assert w.data.flags.writeable
+    np.testing.assert_array_equal(w.grad, [0.5, 0.25])
+    data = w.data
+    optimizer.step()
+    assert w.data is data
+    np.testing.assert_array_equal(w.grad, [0.5, 0.25])

@@ -28,6 +28,9 @@ from .value import Value
 
 Parameter = Tensor | Value
 
+#: Adam updates parameters with at least this many elements through scratch arrays.
+_SCRATCH_FROM = 4096
+
 
 def _positive(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -124,6 +127,9 @@ class Optimizer:
         self.lr = lr
         # Per-parameter state (momentum buffers, Adam moments), parallel to params.
         self.state: list[dict[str, Any]] = [{} for _ in self.params]
+        # Scratch arrays of the in-place update, by parameter (see _scratch).
+        self._scratch_views: list[list[np.ndarray] | None] = [None for _ in self.params]
+        self._scratch_buffers: dict[np.dtype, np.ndarray] = {}
 
     @property
     def lr(self) -> float:
@@ -141,14 +147,54 @@ class Optimizer:
 
     def step(self) -> None:
         """Update every parameter that has a gradient, using its ``grad``."""
-        for param, state in zip(self.params, self.state):
-            grad = _gradient(param)
+        for index, (param, state) in enumerate(zip(self.params, self.state)):
+            grad = param.grad
             if grad is None:
                 continue
-            _subtract(param, self._step_size(grad, _data(param), state))
+            data = param.data
+            # The common case, a Tensor with an array grad and a writeable array, without
+            # the general path's conversions; the same numpy operations, so the same bits.
+            if type(grad) is np.ndarray and type(data) is np.ndarray and data.flags.writeable:
+                self._update(data, grad, state, index)
+                continue
+            gradient = _gradient(param)
+            assert gradient is not None  # a None grad was skipped above
+            _subtract(param, self._step_size(gradient, _data(param), state))
 
     def _step_size(self, grad: np.ndarray, data: np.ndarray, state: dict[str, Any]) -> Any:
+        """The amount to subtract from ``data`` (a new array; ``state`` may change)."""
         raise NotImplementedError
+
+    def _update(
+        self, data: np.ndarray, grad: np.ndarray, state: dict[str, Any], index: int
+    ) -> None:
+        """data ← data − step, in place, for a writeable array and an array grad;
+        optimizers may override it with in-place numpy calls that give the same bits."""
+        data -= self._step_size(grad, data, state)
+
+    def _scratch(self, index: int, data: np.ndarray, count: int) -> list[np.ndarray]:
+        """``count`` scratch arrays shaped like parameter ``index``'s data, kept between
+        steps. They are views of one buffer per dtype that every parameter shares (the
+        updates run one after another), so the scratch costs about the largest parameter
+        ``count`` times over, not a copy of every parameter."""
+        views = self._scratch_views[index]
+        if views is None or views[0].shape != data.shape or views[0].dtype != data.dtype:
+            size = data.size
+            buffer = self._scratch_buffers.get(data.dtype)
+            if buffer is None or buffer.size < count * size:
+                largest = max(
+                    [size]
+                    + [
+                        p.data.size
+                        for p in self.params
+                        if isinstance(p, Tensor) and p.data.dtype == data.dtype
+                    ]
+                )
+                buffer = self._scratch_buffers[data.dtype] = np.empty(count * largest, data.dtype)
+            views = self._scratch_views[index] = [
+                buffer[k * size : (k + 1) * size].reshape(data.shape) for k in range(count)
+            ]
+        return views
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self.params)} parameters, lr={self.lr:g})"
@@ -190,7 +236,7 @@ class SGD(Optimizer):
                 velocity *= self.momentum
                 velocity += grad
             grad = velocity
-        return self.lr * grad
+        return self._lr * grad  # the attribute, not the checked property: runs per parameter
 
 
 class Adam(Optimizer):
@@ -241,4 +287,37 @@ class Adam(Optimizer):
         v += (1.0 - beta2) * (grad * grad)
         m_hat = m / (1.0 - beta1**t)
         v_hat = v / (1.0 - beta2**t)
-        return self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        return self._lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+    def _update(
+        self, data: np.ndarray, grad: np.ndarray, state: dict[str, Any], index: int
+    ) -> None:
+        if data.size < _SCRATCH_FROM or grad.shape != data.shape or grad.dtype != data.dtype:
+            # Small arrays: numpy allocates temporaries faster than it parses out=.
+            data -= self._step_size(grad, data, state)
+            return
+        # _step_size's operations, in its order, into two scratch arrays: large
+        # temporaries cost more to allocate (fresh pages) than to compute.
+        first, second = self._scratch(index, data, 2)
+        beta1, beta2 = self.betas
+        if self.weight_decay:
+            np.multiply(data, self.weight_decay, out=first)
+            grad = np.add(grad, first, out=first)
+        if not state:
+            state["t"] = 0
+            state["m"] = np.zeros_like(data)
+            state["v"] = np.zeros_like(data)
+        state["t"] += 1
+        t, m, v = state["t"], state["m"], state["v"]
+        m *= beta1
+        m += np.multiply(grad, 1.0 - beta1, out=second)
+        np.multiply(grad, grad, out=second)
+        v *= beta2
+        v += np.multiply(second, 1.0 - beta2, out=second)
+        np.divide(m, 1.0 - beta1**t, out=first)  # m̂ (grad is not read again)
+        np.divide(v, 1.0 - beta2**t, out=second)  # v̂
+        np.multiply(first, self._lr, out=first)
+        np.sqrt(second, out=second)
+        np.add(second, self.eps, out=second)
+        np.divide(first, second, out=first)
+        np.subtract(data, first, out=data)
