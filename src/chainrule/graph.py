@@ -29,6 +29,12 @@ class Recorder(Protocol):
         """Apply ``op`` to the tensors ``inputs`` (recording it, or serving it from a recording)."""
         ...
 
+    def apply_number(self, op: Op, tensor: Any, number: float, reflected: bool) -> Any:
+        """Serve ``op(tensor, number)`` (``op(number, tensor)`` if ``reflected``) without
+        making a Tensor of the number first, or return None to have the caller make it
+        and call :meth:`apply` (what recording does)."""
+        ...
+
     def backward(self, root: Node, seed: Any, retain_all: bool) -> None:
         """Run backward from ``root`` (recording it, or replaying it)."""
         ...

@@ -215,8 +215,10 @@ class Tensor(Node):
     def _operand(self, other: Any, symbol: str) -> Tensor:
         if isinstance(other, Tensor):
             return other
+        if type(other) is float or type(other) is int:  # before the slower ABC check
+            return _constant(np.asarray(other, dtype=self.data.dtype))
         if isinstance(other, numbers.Real) and not isinstance(other, bool):
-            return Tensor(np.asarray(other, dtype=self.data.dtype))
+            return _constant(np.asarray(other, dtype=self.data.dtype))
         if isinstance(other, (np.ndarray, list, tuple)):
             array = np.asarray(other)
             if array.dtype.kind in "biu":
@@ -228,9 +230,18 @@ class Tensor(Node):
         )
 
     def _binary(self, op: Op, other: Any, symbol: str, reflected: bool = False) -> Tensor:
-        operand = self._operand(other, symbol)
-        pair = (operand, self) if reflected else (self, operand)
-        return Tensor._apply(op, pair)
+        kind = type(other)
+        if kind is Tensor:
+            operand = other
+        else:
+            if kind is float or kind is int:
+                recorder = grad_mode().recorder
+                if recorder is not None:  # a compiled step's replay serves it number and all
+                    served = recorder.apply_number(op, self, other, reflected)
+                    if served is not None:
+                        return served
+            operand = self._operand(other, symbol)
+        return Tensor._apply(op, (operand, self) if reflected else (self, operand))
 
     # --- operators ------------------------------------------------------------------
 
@@ -403,6 +414,21 @@ class Tensor(Node):
             raise RuntimeError("requires_grad_ applies to leaf tensors; use detach() first")
         self.requires_grad = requires_grad
         return self
+
+
+def _constant(data: np.ndarray) -> Tensor:
+    """A leaf not requiring grad around a float array (built directly: numbers combined
+    with tensors make one per op)."""
+    leaf = Tensor.__new__(Tensor)
+    leaf.data = data
+    leaf.grad = None
+    leaf.label = None
+    leaf.parents = ()
+    leaf.op = None
+    leaf.params = _NO_PARAMS
+    leaf.requires_grad = False
+    leaf._retain = False
+    return leaf
 
 
 def _any_requires_grad(inputs: tuple[Tensor, ...]) -> bool:

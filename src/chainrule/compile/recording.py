@@ -10,7 +10,9 @@ step takes another path.
 
 from __future__ import annotations
 
+import functools
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +22,8 @@ from ..errors import ChainruleError
 from ..graph import Node, grad_mode, recording, stop_recording, topological_order, walk_backward
 from ..graph import backward as _eager_backward
 from ..ops import Instruction, Op
-from ..tensor import Tensor
+from ..tensor import Tensor, _constant
+from .checking import _run
 
 
 class CompileError(ChainruleError, RuntimeError):
@@ -96,6 +99,9 @@ class _Recorder:
         self.events.append(_OpEvent(op, inputs, params, out, grad_mode().enabled))
         return out
 
+    def apply_number(self, op: Op, tensor: Tensor, number: float, reflected: bool) -> None:
+        return None  # the number becomes a constant Tensor, recorded as a free input
+
     def backward(self, root: Node, seed: Any, retain_all: bool) -> None:
         if not isinstance(root, Tensor):  # a Value graph: never recorded, runs eagerly
             with recording(None):
@@ -112,12 +118,113 @@ def _array_of(argument: Any) -> Any:
     return argument.data if isinstance(argument, Tensor) else argument
 
 
+def _identical(inputs: tuple[Tensor, ...], recorded: tuple[Tensor, ...]) -> bool:
+    return len(inputs) == len(recorded) and all(map(operator.is_, inputs, recorded))
+
+
+# Whether two tuples of tensors hold the same tensors. Tuples compare items by identity
+# first and then by __eq__, which Tensor leaves to object (identity): == is then this
+# check in one C call. Should Tensor ever compare by value, the loop takes over.
+_same_tensors = operator.eq if Tensor.__eq__ is object.__eq__ else _identical
+
+
+def _fits(tensor: Tensor, buffer: np.ndarray) -> bool:
+    """Whether ``tensor`` may stand for a free input recorded into ``buffer``: a leaf
+    not requiring grad, of the recorded shape and dtype."""
+    data = tensor.data
+    return (
+        tensor.op is None
+        and not tensor.requires_grad
+        and data.shape == buffer.shape
+        and data.dtype == buffer.dtype
+    )
+
+
+def _refill(
+    inputs: tuple[Tensor, ...],
+    recorded: tuple[Tensor, ...],
+    slots: tuple[np.ndarray | None, ...],
+    out: Tensor,
+) -> bool:
+    """Whether ``inputs`` fit an event with free inputs; if so, copy their data in.
+
+    Recorded tensors must recur; a free input (the batch, a constant) may be a new
+    leaf each call, of the recorded shape and dtype, not requiring grad.
+    """
+    if len(inputs) != len(recorded):
+        return False
+    for tensor, expected, buffer in zip(inputs, recorded, slots):
+        if buffer is None:
+            if tensor is not expected:
+                return False
+        elif not _fits(tensor, buffer):
+            return False
+    for tensor, buffer in zip(inputs, slots):
+        if buffer is not None:
+            np.copyto(buffer, tensor.data)
+    if out.op is not None:
+        out.parents = inputs  # keep the graph true for an eager fallback
+    return True
+
+
+def _number_leaf(event: Event) -> Tensor | None:
+    """For a binary op with a free 0-d input (a number's constant, or a 0-d batch) and
+    no params: a leaf Tensor whose data is that input's buffer, else None."""
+    if not isinstance(event, _OpEvent) or len(event.inputs) != 2 or event.params:
+        return None
+    for position in (1, 0):
+        buffer = event.free_slots[position] if event.free else None
+        if buffer is not None and buffer.ndim == 0:
+            return _constant(buffer)
+    return None
+
+
+def _one_call(run: Sequence[Instruction]) -> Instruction | None:
+    """The event's instructions as one callable (None when there are none)."""
+    if not run:
+        return None
+    if len(run) == 1:
+        return run[0]
+    return functools.partial(_run, tuple(run))
+
+
 class _Replayer:
-    """Serves the ops and backward() calls of a running step from a program's events."""
+    """Serves the ops and backward() calls of a running step from a program's events.
+
+    Made once per program and reset before each call (:meth:`start`). Every op event
+    is condensed into one tuple up front, so serving an op is one comparison of op
+    and inputs (identity, the inputs as one tuple unless some are refilled), one
+    check of params (identity first) and one call of its instructions.
+    """
 
     def __init__(self, events: list[Event]) -> None:
         self.events = events
         self.count = len(events)
+        self.rows: list[tuple[Any, ...]] = [self._row(event) for event in events]
+        # For a binary op whose operand was a Python number, by event: a leaf standing
+        # for the number in the served graph (its data is the buffer the number goes to).
+        self.numbers: list[Tensor | None] = [_number_leaf(event) for event in events]
+        self.cursor = 0
+        self.diverged = False
+
+    @staticmethod
+    def _row(event: Event) -> tuple[Any, ...]:
+        if isinstance(event, _BackwardEvent):  # never matches an op: None is no op
+            return (None, (), None, None, None, None, None, event)
+        slots = event.free_slots if event.free else None
+        return (
+            event.op,
+            event.inputs,
+            event.params,
+            event.grad_enabled,
+            _one_call(event.run),
+            event.out,
+            slots,
+            event,
+        )
+
+    def start(self) -> None:
+        """Serve from the first event again (a new call of the step)."""
         self.cursor = 0
         self.diverged = False
 
@@ -129,45 +236,54 @@ class _Replayer:
     def apply(self, op: Op, inputs: tuple[Tensor, ...], params: dict[str, Any]) -> Tensor:
         cursor = self.cursor
         if cursor < self.count:
-            event = self.events[cursor]
+            (recorded_op, recorded, recorded_params, enabled, run, out, slots, event) = self.rows[
+                cursor
+            ]
             if (
-                type(event) is _OpEvent
-                and event.op is op
-                and event.grad_enabled is grad_mode().enabled
-                and self._same_inputs(event, inputs)
-                and self._same_params(event, params)
+                recorded_op is op
+                and enabled is grad_mode().enabled
+                and (
+                    _same_tensors(inputs, recorded)
+                    if slots is None
+                    else _refill(inputs, recorded, slots, out)
+                )
+                and (params is recorded_params or self._same_params(event, params))
             ):
-                for instruction in event.run:
-                    instruction()
+                if run is not None:
+                    run()
                 self.cursor = cursor + 1
-                return event.out
+                return out
         self._leave()
         return Tensor._apply(op, inputs, params)
 
-    @staticmethod
-    def _same_inputs(event: _OpEvent, inputs: tuple[Tensor, ...]) -> bool:
-        recorded = event.inputs
-        if not event.free:
-            return len(inputs) == len(recorded) and all(map(operator.is_, inputs, recorded))
-        if len(inputs) != len(recorded):
-            return False
-        for tensor, expected, buffer in zip(inputs, recorded, event.free_slots):
-            if buffer is None:
-                if tensor is not expected:
-                    return False
-                continue
-            data = tensor.data
-            if (
-                tensor.op is not None
-                or tensor.requires_grad
-                or data.shape != buffer.shape
-                or data.dtype != buffer.dtype
-            ):
-                return False
-            np.copyto(buffer, data)
-        if event.out.op is not None:
-            event.out.parents = inputs  # keep the graph true for an eager fallback
-        return True
+    def apply_number(self, op: Op, tensor: Tensor, number: float, reflected: bool) -> Tensor | None:
+        cursor = self.cursor
+        if cursor >= self.count:
+            return None
+        constant = self.numbers[cursor]
+        if constant is None:
+            return None
+        recorded_op, recorded, _, enabled, run, out, slots, _ = self.rows[cursor]
+        at = 1 if reflected else 0  # the tensor's position; the number takes the other
+        buffer = slots[at]
+        if not (
+            recorded_op is op
+            and slots[1 - at] is constant.data
+            and enabled is grad_mode().enabled
+            and (recorded[at] is tensor if buffer is None else _fits(tensor, buffer))
+            and constant.data.dtype == tensor.data.dtype  # the dtype the Tensor would get
+        ):
+            return None  # the general path decides (and leaves if the step diverged)
+        if buffer is not None:
+            np.copyto(buffer, tensor.data)
+        # The same conversion as np.asarray(number, dtype), bit for bit.
+        constant.data[()] = number
+        if out.op is not None:  # keep the graph true for an eager fallback
+            out.parents = (constant, tensor) if reflected else (tensor, constant)
+        if run is not None:
+            run()
+        self.cursor = cursor + 1
+        return out
 
     @staticmethod
     def _same_params(event: _OpEvent, params: dict[str, Any]) -> bool:
@@ -215,7 +331,8 @@ class _Replayer:
                 type(event) is _BackwardEvent
                 and root is event.root
                 and retain_all == event.retain_all
-                and np.shape(seed) == event.seed_buffer.shape
+                and (seed.shape if type(seed) is np.ndarray else np.shape(seed))
+                == event.seed_buffer.shape
             ):
                 np.copyto(event.seed_buffer, seed)
                 event.replay()

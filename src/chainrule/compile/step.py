@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import threading
 import warnings
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..graph import grad_mode, grad_mode_set, recording
-from ..tensor import Tensor
+from ..tensor import Tensor, _constant
 from .checking import _same_bits
 from .planning import _Program
 from .recording import (
@@ -53,17 +54,8 @@ def _signature(arguments: tuple[Any, ...], with_values: bool) -> tuple[Any, ...]
 
 
 def _leaf_copy(data: np.ndarray) -> Tensor:
-    """A new leaf Tensor holding a copy of ``data`` (built directly: it runs every call)."""
-    leaf = Tensor.__new__(Tensor)
-    leaf.data = data.copy()
-    leaf.grad = None
-    leaf.label = None
-    leaf.parents = ()
-    leaf.op = None
-    leaf.params = {}
-    leaf.requires_grad = False
-    leaf._retain = False
-    return leaf
+    """A new leaf Tensor holding a copy of ``data``."""
+    return _constant(data.copy())
 
 
 def _detached(value: Any) -> Any:
@@ -121,6 +113,10 @@ class CompiledStep:
         self._programs: OrderedDict[tuple[Any, ...], _Program | str] = OrderedDict()
         self._divergences: dict[tuple[Any, ...], int] = {}
         self._not_flat: set[tuple[Any, ...]] = set()  # signatures whose flat check failed
+        # One replayer per program, made on its first replay and reset on every call.
+        self._replayers: weakref.WeakKeyDictionary[_Program, _Replayer] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.RLock()
         functools.update_wrapper(self, fn)
 
@@ -217,7 +213,10 @@ class CompiledStep:
             self._programs.popitem(last=False)
 
     def _replay(self, key: tuple[Any, ...], program: _Program, arguments: tuple[Any, ...]) -> Any:
-        replayer = _Replayer(program.events)
+        replayer = self._replayers.get(program)
+        if replayer is None:
+            replayer = self._replayers[program] = _Replayer(program.events)
+        replayer.start()
         if self.optimizer is not None:
             self.optimizer.zero_grad()
         try:
