@@ -239,6 +239,16 @@ class SGD(Optimizer):
         return self._lr * grad  # the attribute, not the checked property: runs per parameter
 
 
+def _next_moments(state: dict[str, Any], data: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """Adam's step count t (advanced by one) and its moment arrays m, v (zero at first)."""
+    if not state:
+        state["t"] = 0
+        state["m"] = np.zeros_like(data)
+        state["v"] = np.zeros_like(data)
+    state["t"] += 1
+    return state["t"], state["m"], state["v"]
+
+
 class Adam(Optimizer):
     """Adam (Kingma & Ba): steps scaled by running moments of the gradient.
 
@@ -275,12 +285,7 @@ class Adam(Optimizer):
         beta1, beta2 = self.betas
         if self.weight_decay:
             grad = grad + self.weight_decay * data
-        if not state:
-            state["t"] = 0
-            state["m"] = np.zeros_like(data)
-            state["v"] = np.zeros_like(data)
-        state["t"] += 1
-        t, m, v = state["t"], state["m"], state["v"]
+        t, m, v = _next_moments(state, data)
         m *= beta1
         m += (1.0 - beta1) * grad
         v *= beta2
@@ -303,12 +308,7 @@ class Adam(Optimizer):
         if self.weight_decay:
             np.multiply(data, self.weight_decay, out=first)
             grad = np.add(grad, first, out=first)
-        if not state:
-            state["t"] = 0
-            state["m"] = np.zeros_like(data)
-            state["v"] = np.zeros_like(data)
-        state["t"] += 1
-        t, m, v = state["t"], state["m"], state["v"]
+        t, m, v = _next_moments(state, data)
         m *= beta1
         m += np.multiply(grad, 1.0 - beta1, out=second)
         np.multiply(grad, grad, out=second)
