@@ -174,7 +174,7 @@ def _function_for(op: Op) -> Any:
         return _unary(op, x)
 
     function.__name__ = function.__qualname__ = op.name
-    function.__doc__ = f"{op.symbol}, elementwise; ∂/∂a = {op.partials[0].symbol}."
+    function.__doc__ = ops.function_doc(op)
     return function
 
 

@@ -25,6 +25,15 @@ parameter names (``p`` for a constant exponent). For elementwise ops they are
 expressions in chainrule's expression language (numbers, names, ``+ - * / **``,
 and the functions in :data:`FUNCTIONS`); for structural ops they describe the
 Jacobian in words and symbols for people to read.
+
+Adding an op is adding its row here (and its row in the gradient-check table of
+``tests/test_ops_gradcheck.py``): every row made below is in :data:`OPS`, and a unary
+elementwise row without parameters whose symbol is its own name applied to ``a``
+(``"log1p(a)"``) is a function: it is in :data:`FUNCTIONS`, hence callable in
+expressions, as ``chainrule.<name>``, ``Tensor.<name>()`` and ``Value.<name>()``, and
+listed by ``chainrule explain --functions``. sympy gets such a function as the
+row's :attr:`Op.definition` when it has one, else as sympy's own function of that
+name.
 """
 
 from __future__ import annotations
@@ -121,6 +130,9 @@ class Op:
     ``"sin(a)"``). ``elementwise`` ops work on Values and Tensors alike.
     ``forward_into`` is the forward written into a preallocated buffer (for compiled
     steps); an elementwise op that has one may write over one of its own inputs.
+    ``definition`` is the forward written with other functions of the expression
+    language (``"log(1 + a)"`` for log1p), for sympy, which has no function of the
+    op's name; it is ``None`` where sympy has one (``exp``, ``tanh``).
     """
 
     name: str
@@ -130,6 +142,7 @@ class Op:
     elementwise: bool = True
     param_names: tuple[str, ...] = field(default=())
     forward_into: ForwardInto | None = None
+    definition: str | None = None
     # The partials again, as ``(constant, local)`` per input, for the scalar backward
     # walk (:mod:`chainrule.value`): read straight from ``partials`` when the row is
     # made, so the walk unpacks one tuple per node and calls ``local(xp, out, a, b)``
@@ -248,6 +261,11 @@ def _summary(data: Any) -> str:
     return f"an array of shape {array.shape}"
 
 
+#: Every row, in the order made: :data:`OPS` and :data:`FUNCTIONS` are read from it, so
+#: a new row needs no entry in any list.
+_ROWS: list[Op] = []
+
+
 def _elementwise(
     name: str,
     symbol: str,
@@ -255,8 +273,11 @@ def _elementwise(
     *partials: Partial,
     params: tuple[str, ...] = (),
     into: ForwardInto | None = None,
+    definition: str | None = None,
 ) -> Op:
-    return Op(name, forward, tuple(partials), symbol, True, params, into)
+    op = Op(name, forward, tuple(partials), symbol, True, params, into, definition)
+    _ROWS.append(op)
+    return op
 
 
 def _structural(
@@ -267,7 +288,9 @@ def _structural(
     params: tuple[str, ...] = (),
     into: ForwardInto | None = None,
 ) -> Op:
-    return Op(name, forward, tuple(partials), symbol, False, params, into)
+    op = Op(name, forward, tuple(partials), symbol, False, params, into)
+    _ROWS.append(op)
+    return op
 
 
 # --- in-place building blocks for the rows' ``into`` --------------------------------------
@@ -445,6 +468,7 @@ LOG1P = _elementwise(
         ),
     ),
     into=_ufunc_into(np.log1p),
+    definition="log(1 + a)",
 )
 SIN = _elementwise(
     "sin",
@@ -515,6 +539,7 @@ SIGMOID = _elementwise(
         ),
     ),
     into=lambda ins, params, out: [_P(ARRAY.sigmoid_into, ins[0], out)],
+    definition="1/(1 + exp(-a))",
 )
 # NOTE: relu is a primitive rather than maximum(a, 0) so a diagram shows one edge
 # labelled step(a); its partial at the kink a = 0 is 0, as in PyTorch.
@@ -530,6 +555,7 @@ RELU = _elementwise(
         ),
     ),
     into=lambda ins, params, out: [_P(np.maximum, ins[0], 0.0, out=out)],
+    definition="maximum(a, 0)",
 )
 ABS = _elementwise(
     "abs",
@@ -546,6 +572,7 @@ SOFTPLUS = _elementwise(
     "softplus(a)",
     lambda xp, a: xp.maximum(a, 0.0) + xp.log1p(xp.exp(-xp.abs(a))),
     Partial("sigmoid(a)", lambda xp, out, a: xp.sigmoid(a)),
+    definition="log(1 + exp(a))",
 )
 # Ties send the whole adjoint to the first input, so the partials sum to 1.
 MAXIMUM = _elementwise(
@@ -856,47 +883,47 @@ LOG_SOFTMAX = _structural(
     params=("axis",),
 )
 
-#: Every op, by name as it appears in diagrams and errors.
-OPS: dict[str, Op] = {
-    op.name if op is not POW else "pow_node": op
-    for op in (
-        ADD,
-        SUB,
-        MUL,
-        DIV,
-        NEG,
-        POWC,
-        POW,
-        EXP,
-        LOG,
-        LOG1P,
-        SIN,
-        COS,
-        TAN,
-        SQRT,
-        TANH,
-        SIGMOID,
-        RELU,
-        ABS,
-        SOFTPLUS,
-        MAXIMUM,
-        WHERE,
-        SQUARE_LOSS,
-        LOG_LOSS,
-        MATMUL,
-        SUM,
-        MAX,
-        RESHAPE,
-        TRANSPOSE,
-        GETITEM,
-        LOGSUMEXP,
-        SOFTMAX,
-        LOG_SOFTMAX,
-    )
-}
+#: Every op, by name as it appears in diagrams and errors (the power with a node
+#: exponent, which shares the name "pow" with the constant one, as "pow_node").
+OPS: dict[str, Op] = {op.name if op is not POW else "pow_node": op for op in _ROWS}
+
+
+def _is_function(op: Op) -> bool:
+    """Whether a row is a function of one argument: written ``name(a)``, no parameters."""
+    return op.elementwise and op.arity == 1 and not op.param_names and op.symbol == f"{op.name}(a)"
+
 
 #: Unary elementwise ops callable by name in expressions (``chainrule draw "sin(x)"``)
-#: and in symbolic forms. ``step`` and ``sign`` appear only in partials.
-FUNCTIONS: dict[str, Op] = {
-    op.name: op for op in (EXP, LOG, LOG1P, SIN, COS, TAN, SQRT, TANH, SIGMOID, RELU, ABS, SOFTPLUS)
-}
+#: and in symbolic forms, in the order of their rows. ``step`` and ``sign`` appear
+#: only in partials.
+FUNCTIONS: dict[str, Op] = {op.name: op for op in _ROWS if _is_function(op)}
+
+
+def add_function_methods(cls: type, apply: Callable[[Op, Any], Any]) -> None:
+    """Give ``cls`` a method ``x.<name>()`` for every row of :data:`FUNCTIONS` it lacks.
+
+    Args:
+        cls: the node class (:class:`~chainrule.Value`, :class:`~chainrule.Tensor`).
+        apply: ``apply(op, node)`` records the one-input op on the node.
+
+    Methods written out in the class (typed for mypy) are kept; a new function row gets
+    its method here, so it needs no code in the class.
+    """
+    for op in FUNCTIONS.values():
+        if not hasattr(cls, op.name):
+            setattr(cls, op.name, _method_for(cls, op, apply))
+
+
+def _method_for(cls: type, op: Op, apply: Callable[[Op, Any], Any]) -> Callable[[Any], Any]:
+    def method(self: Any) -> Any:
+        return apply(op, self)
+
+    method.__name__ = op.name
+    method.__qualname__ = f"{cls.__name__}.{op.name}"
+    method.__doc__ = function_doc(op)
+    return method
+
+
+def function_doc(op: Op) -> str:
+    """The docstring of a function made from its row alone: its symbol and derivative."""
+    return f"{op.symbol}, elementwise; ∂/∂a = {op.partials[0].symbol} (from its op row)."

@@ -484,3 +484,13 @@ def _shape_error(op: Op, arrays: list[Any], params: dict[str, Any], error: Excep
         "reshape": f"the new shape {params.get('shape')} must hold the same number of elements",
     }.get(op.name, "numpy broadcasting needs trailing dimensions that match or are 1")
     return ShapeError(f"{op.name}: shapes {shapes} do not fit: {hint} ({error})")
+
+
+# --- generated: Tensor.<name>() for every function row without a method above -----------
+
+
+def _apply_unary(op: Op, operand: Tensor) -> Tensor:
+    return Tensor._apply(op, (operand,))
+
+
+ops.add_function_methods(Tensor, _apply_unary)

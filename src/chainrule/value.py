@@ -457,3 +457,8 @@ def _clear_marks(root: Value) -> None:
             if id(parent) not in seen:
                 seen.add(id(parent))
                 stack.append(parent)
+
+
+# --- generated: Value.<name>() for every function row without a method above ------------
+
+ops.add_function_methods(Value, _unary)

@@ -10,7 +10,15 @@ import argparse
 import re
 from typing import Any
 
-from ..expressions import ExpressionError, names, parse, to_graph
+from .. import ops
+from ..expressions import (
+    PARTIAL_FUNCTIONS,
+    ExpressionError,
+    format_symbol,
+    names,
+    parse,
+    to_graph,
+)
 from ..expressions.tree import quoted, shown
 from ..value import Value
 from ._values import parse_values
@@ -37,8 +45,8 @@ def add_expression_arguments(parser: argparse.ArgumentParser) -> None:
         "expression",
         nargs="?",  # may also come last, after --at's pairs (read by expression_arguments)
         help="e.g. 'cos(x**2*y) + x**2*sqrt(z)': numbers, names, + - * / **, "
-        "parentheses, exp log log1p sin cos tan sqrt tanh sigmoid relu abs softplus "
-        "(one that starts with '-', like '-x*y', may go anywhere)",
+        f"parentheses, {' '.join(ops.FUNCTIONS)} (see chainrule explain --functions; "
+        "one that starts with '-', like '-x*y', may go anywhere)",
     )
     parser.add_argument(
         "--at",
@@ -108,6 +116,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also print the derivative as a formula (needs sympy: the symbolic extra)",
     )
     parser.add_argument("--ascii", action="store_true", help="plain ASCII output")
+    parser.add_argument(
+        "--functions",
+        action="store_true",
+        help="list the functions an expression may call, each with its derivative, and exit",
+    )
     accept_leading_minus(parser)
 
 
@@ -171,6 +184,9 @@ def subscripted(name: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..explanations.paths import explain
 
+    if args.functions:
+        print(functions_table(unicode=not args.ascii))
+        return 0
     expression_arguments(args)
     if args.wrt is None:
         raise UsageError("--wrt NAME is required: the input to differentiate by")
@@ -190,6 +206,36 @@ def run(args: argparse.Namespace) -> int:
         print(_symbolic_lines(output, leaves, explanation.output_name, args))
     # A path sum that disagrees with backprop means an op row's partial is wrong.
     return 1 if explanation.agrees is False else 0
+
+
+def functions_table(unicode: bool = True) -> str:
+    """The functions of the expression language, one a line, read from the op rows.
+
+    Each line is the call, its derivative (the row's partial) and, where the row has
+    one, its definition in other functions (what ``--symbolic`` writes it as).
+
+    Args:
+        unicode: ``False`` for plain ASCII.
+    """
+    d = "∂" if unicode else "d"
+    lines = ["Functions an expression may call (one per op row, chainrule.ops.FUNCTIONS):"]
+    calls = {name: f"{name}(x)" for name in ops.FUNCTIONS}
+    partials = {
+        name: format_symbol(op.partials[0].symbol, {"a": "x"}, {}, unicode=unicode)
+        for name, op in ops.FUNCTIONS.items()
+    }
+    call_width = max(len(call) for call in calls.values())
+    partial_width = max(len(partial) for partial in partials.values())
+    for name, op in ops.FUNCTIONS.items():
+        line = f"  {calls[name]:<{call_width}}  {d}/{d}x = {partials[name]:<{partial_width}}"
+        if op.definition is not None:
+            definition = format_symbol(op.definition, {"a": "x"}, {}, unicode=unicode)
+            line += f"  {calls[name]} = {definition}"
+        lines.append(line.rstrip())
+    arguments = {1: "x", 2: "a, b", 3: "c, a, b"}
+    only_in_partials = (f"{name}({arguments[n]})" for name, n in PARTIAL_FUNCTIONS.items())
+    lines.append(f"In partial symbols only: {', '.join(only_in_partials)}")
+    return "\n".join(lines)
 
 
 def _symbolic_lines(

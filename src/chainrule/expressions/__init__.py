@@ -4,8 +4,8 @@ The language is what the handouts write on dataflow diagrams and what the op row
 store as symbols (:mod:`chainrule.ops`): numbers (``2``, ``0.5``, ``1e-3``), names
 (``x``, ``w1``, ``x_2``), ``+ - * / **`` (``**`` is right-associative and binds
 tighter than unary minus, as in Python: ``-x**2`` is ``-(x**2)``), unary ``-``/``+``,
-parentheses, and calls of chainrule's functions (:data:`chainrule.ops.FUNCTIONS`:
-exp log sin cos tan sqrt tanh sigmoid relu abs softplus). Symbols of partial
+parentheses, and calls of chainrule's functions (:data:`chainrule.ops.FUNCTIONS`, one
+per op row; ``chainrule explain --functions`` lists them). Symbols of partial
 derivatives and of a few ops also use ``step(x)`` (Heaviside, 0 at 0), ``sign(x)``,
 ``maximum(a, b)`` and ``where(c, a, b)``; they are accepted only with
 ``allow_partial_functions=True``.

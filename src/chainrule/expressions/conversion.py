@@ -3,6 +3,7 @@ and a sympy expression (:func:`to_sympy`, with the optional ``symbolic`` extra).
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import re
@@ -161,6 +162,37 @@ def _sympy_number(sympy: Any, value: float) -> Any:
     return sympy.Rational(repr(value))
 
 
+def _sympy_partial_functions(sympy: Any) -> dict[str, Callable[..., Any]]:
+    """sympy's forms of the functions that appear only in partial symbols."""
+    return {
+        "step": lambda x: sympy.Heaviside(x, 0),
+        "sign": sympy.sign,
+        "maximum": sympy.Max,
+        "where": lambda c, a, b: sympy.Piecewise((a, sympy.Ne(c, 0)), (b, True)),
+    }
+
+
+@functools.cache
+def _definition(name: str) -> Expr | None:
+    """The parsed :attr:`~chainrule.ops.Op.definition` of the function row ``name``."""
+    text = ops.FUNCTIONS[name].definition
+    return None if text is None else parse(text, allow_partial_functions=True)
+
+
+def _sympy_function(sympy: Any, name: str) -> Callable[..., Any]:
+    """sympy's function of ``name``: its own (sympy writes a few capitalized: Abs)."""
+    for spelling in (name, name.capitalize()):
+        function = getattr(sympy, spelling, None)
+        if callable(function):
+            return function
+    raise ExpressionError(
+        f"sympy has no function {name!r}: give the op row of {name} a definition in "
+        "other functions (chainrule.ops.Op.definition)",
+        ops.FUNCTIONS[name].symbol,
+        1,
+    )
+
+
 def to_sympy(expr: Expr, symbols: Mapping[str, Any] | None = None) -> Any:
     """Convert a tree to a sympy expression (needs the ``symbolic`` extra).
 
@@ -169,31 +201,28 @@ def to_sympy(expr: Expr, symbols: Mapping[str, Any] | None = None) -> Any:
         symbols: sympy expression to use for a name; any other name becomes
             ``sympy.Symbol(name, real=True)``.
 
-    Numbers become exact (integers and decimal rationals). Functions map to sympy's:
-    ``sigmoid(x)`` → ``1/(1 + exp(-x))``, ``relu(x)`` → ``Max(x, 0)``,
-    ``softplus(x)`` → ``log(1 + exp(x))``, ``step(x)`` → ``Heaviside(x, 0)``,
-    ``abs`` → ``Abs``, ``maximum`` → ``Max``, ``where(c, a, b)`` → ``Piecewise``.
+    Numbers become exact (integers and decimal rationals). A function becomes its op
+    row's :attr:`~chainrule.ops.Op.definition` where the row has one (``sigmoid(x)``
+    → ``1/(1 + exp(-x))``, ``relu(x)`` → ``Max(x, 0)``, ``log1p(x)`` → ``log(x + 1)``),
+    else sympy's function of the same name (``exp``, ``tanh``; ``abs`` → ``Abs``).
+    The functions of partial symbols: ``step(x)`` → ``Heaviside(x, 0)``, ``sign``,
+    ``maximum`` → ``Max``, ``where(c, a, b)`` → ``Piecewise``.
+
+    Raises:
+        ExpressionError: for a function row without a definition whose name sympy
+            does not know.
     """
     sympy = _sympy()
     given = dict(symbols or {})
-    functions: dict[str, Callable[..., Any]] = {
-        "exp": sympy.exp,
-        "log": sympy.log,
-        "log1p": lambda x: sympy.log(1 + x),
-        "sin": sympy.sin,
-        "cos": sympy.cos,
-        "tan": sympy.tan,
-        "sqrt": sympy.sqrt,
-        "tanh": sympy.tanh,
-        "sigmoid": lambda x: 1 / (1 + sympy.exp(-x)),
-        "relu": lambda x: sympy.Max(x, 0),
-        "abs": sympy.Abs,
-        "softplus": lambda x: sympy.log(1 + sympy.exp(x)),
-        "step": lambda x: sympy.Heaviside(x, 0),
-        "sign": sympy.sign,
-        "maximum": sympy.Max,
-        "where": lambda c, a, b: sympy.Piecewise((a, sympy.Ne(c, 0)), (b, True)),
-    }
+    partial_functions = _sympy_partial_functions(sympy)
+
+    def call(function: str, arguments: list[Any]) -> Any:
+        if function in partial_functions:
+            return partial_functions[function](*arguments)
+        definition = _definition(function)
+        if definition is None:
+            return _sympy_function(sympy, function)(*arguments)
+        return to_sympy(definition, {"a": arguments[0]})
 
     def convert(node: Expr) -> Any:
         if isinstance(node, Number):
@@ -216,6 +245,6 @@ def to_sympy(expr: Expr, symbols: Mapping[str, Any] | None = None) -> Any:
             if node.op == "/":
                 return left / right
             return left**right
-        return functions[node.function](*(convert(a) for a in node.arguments))
+        return call(node.function, [convert(a) for a in node.arguments])
 
     return convert(expr)
