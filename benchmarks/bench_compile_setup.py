@@ -18,12 +18,14 @@ ratio minus one.
 
     python benchmarks/bench_compile_setup.py [--workloads titanic,tanh-16,mnist] [--rounds 15]
 
-The script re-executes itself without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE.
+The script re-executes itself without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE and runs BLAS on
+one thread (unless OPENBLAS_NUM_THREADS is set).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 from collections.abc import Callable
@@ -31,10 +33,14 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# One BLAS thread (before numpy loads): the machines are shared, and a second thread
+# spinning for a busy core turns the large rows' timings into noise.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
-import numpy as np
-from bench_peers import _chainrule_setup, chainrule_loss_function
-from workloads import (
+import numpy as np  # noqa: E402
+from bench_peers import _chainrule_setup, chainrule_loss_function  # noqa: E402
+from workloads import (  # noqa: E402
     Workload,
     format_ms,
     machine_description,

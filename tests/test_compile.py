@@ -18,7 +18,7 @@ from chainrule.compile import CompileError
 from chainrule.compile.analysis import StepAnalysis
 from chainrule.compile.backward_planning import BackwardPlanner
 from chainrule.compile.buffers import _Adjoint
-from chainrule.compile.checking import _run
+from chainrule.compile.checking import _run, _same_bits
 from chainrule.compile.forward_planning import ForwardPlanner
 
 DTYPES = (np.float32, np.float64)
@@ -204,6 +204,21 @@ def test_vjp_kernel_matches_op_row(key: tuple[ops.Op, int], dtype: Any) -> None:
     assert instructions
     _run(instructions)
     assert same_bits(destination, reference), op.name
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (300, 40)])
+def test_planner_bit_check_sees_every_bit(shape: tuple[int, int]) -> None:
+    """The planner's check tells apart 0 and -0 and one ulp, and takes NaNs alike, for
+    small results (compared as bytes) and large ones (compared in place) alike."""
+    a = np.random.default_rng(4).normal(size=shape).astype(np.float32)
+    assert _same_bits(a, a.copy()) and _same_bits(a.T, a.copy().T)
+    assert not _same_bits(a, a.astype(np.float64)) and not _same_bits(a, a[:-1])
+    nudged = a.copy()
+    nudged[1, 2] = np.nextafter(nudged[1, 2], np.float32(np.inf))
+    assert not _same_bits(a, nudged)
+    zeros = np.zeros(shape)
+    assert not _same_bits(zeros, -zeros)
+    assert _same_bits(np.full(shape, np.nan), np.full(shape, np.nan))
 
 
 @pytest.mark.parametrize(

@@ -219,8 +219,19 @@ def backward(root: Node, seed: Any, retain_all: bool = False) -> None:
     root._walk_backward(seed, retain_all)
 
 
+def _op_vjp(node: Node, adjoint: Any) -> list[Any]:
+    op = node.op
+    assert op is not None  # adjoints() asks only interior nodes
+    return op.vjp(node, adjoint)
+
+
 def walk_backward(
-    root: Node, seed: Any, retain_all: bool = False, *, order: list[Node] | None = None
+    root: Node,
+    seed: Any,
+    retain_all: bool = False,
+    *,
+    order: list[Node] | None = None,
+    chain: Callable[[Node, Any], Iterable[Any]] = _op_vjp,
 ) -> None:
     """The generic backward walk behind :func:`backward`, for any kind of node.
 
@@ -232,18 +243,14 @@ def walk_backward(
         seed: ∂output/∂root, shaped like ``root.data``.
         retain_all: store the adjoint of every interior node in its ``grad``.
         order: ``topological_order(root)``, if the caller has it already.
+        chain: the chain rule per node, as in :func:`adjoints` (a recorder passes one
+            that also keeps the contributions).
     """
-    for node, adjoint in adjoints(root, seed, order=order):
+    for node, adjoint in adjoints(root, seed, order=order, chain=chain):
         if node.op is None:
             node._accumulate_leaf_grad(adjoint)
         elif retain_all or node._retains_grad():
             node.grad = adjoint
-
-
-def _op_vjp(node: Node, adjoint: Any) -> list[Any]:
-    op = node.op
-    assert op is not None  # adjoints() asks only interior nodes
-    return op.vjp(node, adjoint)
 
 
 def _add(previous: Any, contribution: Any) -> Any:

@@ -16,7 +16,7 @@ from ..graph import Node, adjoints, topological_order
 from ..ops import Instruction, Op
 from ..tensor import Tensor
 from .buffers import BackwardBuffers, _Adjoint
-from .checking import _checked, _same_bits
+from .checking import _checked, _run, _same_bits
 from .forward_planning import ForwardPlanner
 from .recording import _BackwardEvent, _Uncompilable
 
@@ -35,6 +35,7 @@ class BackwardPlanner:
         self.storage = forward.storage
         self.produced = forward.produced
         self.buffers = BackwardBuffers()
+        self.recorded_values_current = forward.recorded_values_current
 
     def plan(self, event: _BackwardEvent) -> None:
         """Plan one ``backward()`` over the walk of :func:`chainrule.graph.adjoints`."""
@@ -44,9 +45,10 @@ class BackwardPlanner:
         event.seed_buffer = np.array(event.seed, copy=True)
         run: list[Instruction] = []
         buffers = self.buffers
+        recorded = event.contributions if self.recorded_values_current else {}
 
         def chain(node: Node, adjoint: _Adjoint) -> list[_Adjoint | None]:
-            return self._plan_node(node, adjoint, event.retain_all, run)
+            return self._plan_node(node, adjoint, event.retain_all, run, recorded.get(id(node)))
 
         def add(previous: _Adjoint, contribution: _Adjoint) -> _Adjoint:
             return self._accumulate(previous, contribution, run)
@@ -68,11 +70,21 @@ class BackwardPlanner:
         if passed_on is not None:
             buffers.release(passed_on.array)
         event.run = run
+        event.contributions = {}  # eager mode's arrays: not kept past planning
 
     def _plan_node(
-        self, node: Node, adjoint: _Adjoint, retain_all: bool, run: list[Instruction]
+        self,
+        node: Node,
+        adjoint: _Adjoint,
+        retain_all: bool,
+        run: list[Instruction],
+        recorded: list[Any] | None,
     ) -> list[_Adjoint | None]:
-        """The planned contribution of ``node``'s adjoint to each parent (the chain rule)."""
+        """The planned contribution of ``node``'s adjoint to each parent (the chain rule).
+
+        ``recorded`` holds the contributions eager backward computed for this node, if
+        they may stand for the rows' results here (see :meth:`_recorded_into`).
+        """
         op = node.op
         assert op is not None
         producer = self.produced.get(id(node))
@@ -92,13 +104,55 @@ class BackwardPlanner:
             if not needs[index]:
                 contributions.append(None)
                 continue
-            contribution = self.buffers.hold(
-                self._contribution(
+            planned = None
+            if recorded is not None and partial.into is not None:
+                planned = self._recorded_into(
+                    partial, recorded[index], adjoint.array, out, inputs, index, params, run
+                )
+            if planned is None:
+                planned = self._contribution(
                     op, index, partial, adjoint, out, inputs, params, transferable, run
                 )
-            )
+            contribution = self.buffers.hold(planned)
             contributions.append(self._fit(contribution, inputs[index].shape, run))
         return contributions
+
+    def _recorded_into(
+        self,
+        partial: Any,
+        reference: Any,
+        adj: np.ndarray,
+        out: np.ndarray,
+        inputs: list[np.ndarray],
+        index: int,
+        params: dict[str, Any],
+        run: list[Instruction],
+    ) -> _Adjoint | None:
+        """The common case: the partial's ``into`` writes a new backward buffer, checked
+        bit for bit against the contribution eager backward computed (no second run of
+        the row). None where that contribution was reshaped (broadcasting undone) or the
+        kernel disagrees: the caller then checks the kernel against the row."""
+        if isinstance(reference, np.generic):  # a 0-d result, as numpy returns it
+            reference = np.asarray(reference)
+        if type(reference) is not np.ndarray or reference.shape != inputs[index].shape:
+            return None
+        if partial.vjp is None and reference.shape != adj.shape:
+            return None
+        buffers = self.buffers
+        destination = buffers.new(reference)
+        scratch, temporaries = buffers.temporaries()
+        try:
+            instructions = partial.into(adj, out, inputs, params, destination, scratch)
+            _run(instructions)
+        except ValueError:  # a vjp whose result was reshaped to fit: shapes disagree
+            instructions = []
+        for temporary in temporaries:
+            buffers.recycle(temporary)
+        if instructions and _same_bits(destination, reference):
+            run.extend(instructions)
+            return _Adjoint(destination, owned=True)
+        buffers.recycle(destination)
+        return None
 
     def _contribution(
         self,

@@ -10,6 +10,11 @@ import numpy as np
 
 from ..ops import Instruction
 
+# Unsigned integers by item size: an array viewed as these compares bit for bit.
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+# Below this many elements copying both to bytes is cheaper than one comparison ufunc.
+_SMALL = 2048
+
 
 def _same_bits(a: Any, b: Any) -> bool:
     """Whether two results are identical: shape, dtype and every bit (NaNs alike)."""
@@ -17,7 +22,14 @@ def _same_bits(a: Any, b: Any) -> bool:
         a = np.asarray(a)
     if type(b) is not np.ndarray:
         b = np.asarray(b)
-    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    unsigned = _UNSIGNED.get(a.dtype.itemsize)
+    if a.size < _SMALL or unsigned is None or a.dtype.hasobject:
+        return a.tobytes() == b.tobytes()
+    # Large results (a layer's activations, a weight gradient): compared in place, as
+    # unsigned integers of the same width, rather than copied twice into bytes.
+    return bool(np.array_equal(a.view(unsigned), b.view(unsigned)))
 
 
 def _run(instructions: Sequence[Instruction]) -> None:

@@ -68,6 +68,10 @@ class _BackwardEvent:
     retained: list[tuple[Node, np.ndarray]] = field(default_factory=list)
     # The root's topological order, computed once for the eager walk and the planner's.
     order: list[Node] = field(default_factory=list)
+    # Each interior node's contributions to its parents (by the node's id) as the eager
+    # walk computed them, when the recorder keeps them: the planner checks its kernels
+    # against these instead of running the rows again, then drops them.
+    contributions: dict[int, list[Any]] = field(default_factory=dict)
 
     def replay(self) -> None:
         """Run the backward program and hand out gradients as eager backward would."""
@@ -90,8 +94,9 @@ Event = _OpEvent | _BackwardEvent
 class _Recorder:
     """Runs ops eagerly while it is the grad mode's recorder, and logs them."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_contributions: bool = False) -> None:
         self.events: list[Event] = []
+        self.keep_contributions = keep_contributions
 
     def apply(self, op: Op, inputs: tuple[Tensor, ...], params: dict[str, Any]) -> Tensor:
         with recording(None):
@@ -110,7 +115,17 @@ class _Recorder:
         event = _BackwardEvent(root, np.array(seed, copy=True), retain_all)
         event.order = topological_order(root)
         with recording(None):
-            walk_backward(root, seed, retain_all, order=event.order)
+            if self.keep_contributions:
+                kept = event.contributions
+
+                def chain(node: Node, adjoint: Any) -> list[Any]:
+                    assert node.op is not None  # the walk asks only interior nodes
+                    contributions = kept[id(node)] = node.op.vjp(node, adjoint)
+                    return contributions
+
+                walk_backward(root, seed, retain_all, order=event.order, chain=chain)
+            else:
+                walk_backward(root, seed, retain_all, order=event.order)
         self.events.append(event)
 
 

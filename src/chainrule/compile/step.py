@@ -174,7 +174,9 @@ class CompiledStep:
         return self._replay(key, program, arguments)
 
     def _record(self, key: tuple[Any, ...], arguments: tuple[Any, ...]) -> Any:
-        recorder = _Recorder()
+        # With optimizer= the program is planned before the update (see below), so the
+        # values eager backward computes are still the ones to check kernels against.
+        recorder = _Recorder(keep_contributions=self.optimizer is not None)
         self.stats.traces += 1
         with recording(recorder):
             if self.optimizer is None:
