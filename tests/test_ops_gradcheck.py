@@ -38,6 +38,7 @@ UNARY = [
     Row(ops.EXP, lambda a: cr.exp(a), (-3,), (3,)),
     Row(ops.LOG, lambda a: cr.log(a), (0.2,), (5,)),
     Row(ops.LOG1P, lambda a: cr.log1p(a), (-0.8,), (5,)),
+    Row(ops.EXPM1, lambda a: cr.expm1(a), (-3,), (3,)),
     Row(ops.SIN, lambda a: cr.sin(a), (-3,), (3,)),
     Row(ops.COS, lambda a: cr.cos(a), (-3,), (3,)),
     Row(ops.TAN, lambda a: cr.tan(a), (-1.2,), (1.2,)),

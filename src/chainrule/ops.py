@@ -470,6 +470,20 @@ LOG1P = _elementwise(
     into=_ufunc_into(np.log1p),
     definition="log(1 + a)",
 )
+# NOTE: expm1(a) = e^a − 1 is its own op because e^a − 1 rounds away the digits of a
+# small a; numpy's and math's expm1 keep them.
+EXPM1 = _elementwise(
+    "expm1",
+    "expm1(a)",
+    lambda xp, a: xp.expm1(a),
+    Partial(
+        "exp(a)",
+        lambda xp, out, a: xp.exp(a),
+        into=_times_local((0,), 0, lambda local, out, ins, p: [_P(np.exp, ins[0], local)]),
+    ),
+    into=_ufunc_into(np.expm1),
+    definition="exp(a) - 1",
+)
 SIN = _elementwise(
     "sin",
     "sin(a)",
