@@ -807,6 +807,65 @@ def _log_softmax_vjp(adjoint: Any, out: Any, a: np.ndarray, axis: int) -> Any:
     return adjoint - np.exp(out) * np.sum(adjoint, axis=axis, keepdims=True)
 
 
+def _reduced_shape(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
+    """``shape`` with ``axis`` reduced to 1 (the shape of a keepdims reduction)."""
+    kept = list(shape)
+    kept[axis] = 1
+    return tuple(kept)
+
+
+def _log_softmax_into(
+    ins: Sequence[np.ndarray], params: dict[str, Any], out: np.ndarray
+) -> list[Instruction]:
+    """``_log_softmax`` (with ``_peak``) in place: the shifted logits are written into
+    ``out``, the peak, its finiteness, the exponentials and their sum into buffers made
+    here, once."""
+    a = ins[0]
+    if a.ndim == 0:
+        return []
+    axis = params["axis"]
+    kept = _reduced_shape(a.shape, axis)
+    peak = np.empty(kept, a.dtype)
+    not_finite = np.empty(kept, np.bool_)
+    total = np.empty(kept, a.dtype)
+    exponentials = np.empty(a.shape, a.dtype)
+    return [
+        # _peak: np.max is this reduction; np.where(isfinite, peak, 0.0) keeps finite
+        # peaks and zeroes the others, as copyto(where=not finite) does here.
+        _P(np.maximum.reduce, a, axis=axis, out=peak, keepdims=True),
+        _P(np.isfinite, peak, out=not_finite),
+        _P(np.logical_not, not_finite, out=not_finite),
+        _P(np.copyto, peak, 0.0, where=not_finite),
+        _P(np.subtract, a, peak, out=out),
+        _P(np.exp, out, out=exponentials),
+        _P(np.add.reduce, exponentials, axis=axis, out=total, keepdims=True),
+        _P(np.log, total, out=total),
+        _P(np.subtract, out, total, out=out),
+    ]
+
+
+def _log_softmax_vjp_into(
+    adj: np.ndarray,
+    out: np.ndarray,
+    ins: Sequence[np.ndarray],
+    params: dict[str, Any],
+    dst: np.ndarray,
+    scratch: Scratch,
+) -> list[Instruction]:
+    """``_log_softmax_vjp`` into ``dst``: it reads the output, not the logits."""
+    if out.ndim == 0:
+        return []
+    axis = params["axis"]
+    exponentials = scratch(out)
+    total = scratch(np.empty(_reduced_shape(adj.shape, axis), adj.dtype))
+    return [
+        _P(np.exp, out, out=exponentials),
+        _P(np.add.reduce, adj, axis=axis, out=total, keepdims=True),
+        _P(np.multiply, exponentials, total, out=exponentials),
+        _P(np.subtract, adj, exponentials, out=dst),
+    ]
+
+
 def _is_basic_index(index: Any) -> bool:
     parts = index if isinstance(index, tuple) else (index,)
     return all(
@@ -893,8 +952,13 @@ LOG_SOFTMAX = _structural(
     "log_softmax",
     "log_softmax(a)",
     lambda xp, a, axis: _log_softmax(a, axis),
-    Partial("I − softmax(a)", vjp=_log_softmax_vjp),
+    Partial(
+        "I − softmax(a)",
+        vjp=_log_softmax_vjp,
+        into=Into(("out",), _log_softmax_vjp_into),
+    ),
     params=("axis",),
+    into=_log_softmax_into,
 )
 
 #: Every op, by name as it appears in diagrams and errors (the power with a node
