@@ -386,7 +386,9 @@ class Tensor(Node):
                     "that shape holding ∂output/∂this tensor); or reduce it first, e.g. "
                     ".sum() or .mean()"
                 )
-            seed = np.ones_like(self.data)
+            data = self.data
+            # A 0-d loss is the common case: np.array is one C call, np.ones_like several.
+            seed = np.array(1, dtype=data.dtype) if data.ndim == 0 else np.ones_like(data)
         else:
             seed = np.array(getattr(grad, "data", grad), dtype=self.data.dtype, copy=True)
             if seed.shape != self.shape:
@@ -456,6 +458,14 @@ def tensor(
     """
     if isinstance(data, Tensor):
         data = data.data
+    elif (
+        type(data) is np.ndarray
+        and dtype is None
+        and not requires_grad
+        and label is None
+        and (data.dtype is _FLOAT_DTYPES[0] or data.dtype is _FLOAT_DTYPES[1])
+    ):
+        return _constant(data)  # a float batch, made into a tensor on every step: kept as is
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, label=label)
 
 

@@ -117,6 +117,7 @@ class CompiledStep:
         self._replayers: weakref.WeakKeyDictionary[_Program, _Replayer] = (
             weakref.WeakKeyDictionary()
         )
+        self._last_replayer: _Replayer | None = None
         self._lock = threading.RLock()
         functools.update_wrapper(self, fn)
 
@@ -215,9 +216,12 @@ class CompiledStep:
             self._programs.popitem(last=False)
 
     def _replay(self, key: tuple[Any, ...], program: _Program, arguments: tuple[Any, ...]) -> Any:
-        replayer = self._replayers.get(program)
-        if replayer is None:
-            replayer = self._replayers[program] = _Replayer(program.events)
+        replayer = self._last_replayer  # the common case: the same program as last call
+        if replayer is None or replayer.events is not program.events:
+            replayer = self._replayers.get(program)
+            if replayer is None:
+                replayer = self._replayers[program] = _Replayer(program.events)
+            self._last_replayer = replayer
         replayer.start()
         if self.optimizer is not None:
             self.optimizer.zero_grad()
