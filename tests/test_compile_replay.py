@@ -3,6 +3,7 @@ refilled inputs, swapped operands) stay bit for bit what eager mode computes."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 import chainrule as cr
 from chainrule import optim
+from chainrule.compile.straightline import _CHUNK, straight_line
 
 DTYPES = (np.float32, np.float64)
 
@@ -130,3 +132,38 @@ def test_replay_takes_a_number_where_a_zero_d_tensor_was_recorded() -> None:
         assert _same(compiled(x, factor).data, eager(x, factor).data), call
         for p, q in zip(params, eager_params):
             assert _same(p.grad, q.grad) and _same(p.data, q.data), call
+
+
+def test_straight_line_program_makes_the_same_calls_in_order() -> None:
+    """The generated function calls partials (args and keywords) and plain callables in order."""
+    log: list[Any] = []
+    total = np.zeros(3)
+    instructions = [
+        functools.partial(np.add, total, 1.0, total),
+        functools.partial(np.multiply, total, 3.0, out=total),
+        lambda: log.append(total.copy()),
+        functools.partial(log.append, "kept"),
+        functools.partial(dict, **{"not an identifier": 1}),  # called as a whole
+        functools.partial(np.add.reduce, total, axis=0, keepdims=True, out=np.empty(1)),
+    ]
+    expected_log: list[Any] = []
+    reference = np.zeros(3)
+    for _ in range(2):
+        straight_line(instructions)()
+        np.add(reference, 1.0, reference)
+        np.multiply(reference, 3.0, out=reference)
+        expected_log += [reference.copy(), "kept"]
+    assert _same(total, reference)
+    assert len(log) == len(expected_log)
+    assert all(
+        _same(a, b) if isinstance(b, np.ndarray) else a == b for a, b in zip(log, expected_log)
+    )
+    straight_line([])()  # an empty program is a function that does nothing
+
+
+def test_straight_line_program_longer_than_one_chunk_keeps_the_order() -> None:
+    """A program of several generated functions runs every instruction once, in order."""
+    order: list[int] = []
+    count = 3 * _CHUNK + 5
+    straight_line([functools.partial(order.append, n) for n in range(count)])()
+    assert order == list(range(count))

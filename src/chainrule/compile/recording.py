@@ -10,7 +10,6 @@ step takes another path.
 
 from __future__ import annotations
 
-import functools
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from ..graph import Node, grad_mode, recording, stop_recording, topological_orde
 from ..graph import backward as _eager_backward
 from ..ops import Instruction, Op
 from ..tensor import Tensor, _constant
-from .checking import _run
+from .straightline import straight_line
 
 
 class CompileError(ChainruleError, RuntimeError):
@@ -72,6 +71,8 @@ class _BackwardEvent:
     # walk computed them, when the recorder keeps them: the planner checks its kernels
     # against these instead of running the rows again, then drops them.
     contributions: dict[int, list[Any]] = field(default_factory=dict)
+    # ``run`` as one straight-line function, made on the first replay.
+    program: Instruction | None = None
 
     def replay(self) -> None:
         """Run the backward program and hand out gradients as eager backward would."""
@@ -79,8 +80,10 @@ class _BackwardEvent:
         for leaf, grad in leaves:
             if leaf.grad is grad:  # an earlier call's gradient, never zeroed: keep it
                 leaf.grad = grad.copy()
-        for instruction in self.run:
-            instruction()
+        program = self.program
+        if program is None:
+            program = self.program = straight_line(self.run)
+        program()
         for leaf, grad in leaves:
             previous = leaf.grad
             leaf.grad = grad if previous is None else previous + grad
@@ -200,7 +203,7 @@ def _one_call(run: Sequence[Instruction]) -> Instruction | None:
         return None
     if len(run) == 1:
         return run[0]
-    return functools.partial(_run, tuple(run))
+    return straight_line(run)
 
 
 class _Replayer:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..graph import grad_mode, grad_mode_set, recording
+from ..ops import Instruction
 from ..tensor import Tensor, _constant
 from .checking import _same_bits
 from .planning import _Program
@@ -25,6 +26,7 @@ from .recording import (
     _Replayer,
     _Uncompilable,
 )
+from .straightline import straight_line
 
 __all__ = ["CompileError", "CompileStats", "CompiledStep", "compile"]
 
@@ -118,6 +120,10 @@ class CompiledStep:
             weakref.WeakKeyDictionary()
         )
         self._last_replayer: _Replayer | None = None
+        # The flat form's forward instructions as one function, per program.
+        self._flat_forwards: weakref.WeakKeyDictionary[_Program, Instruction] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.RLock()
         functools.update_wrapper(self, fn)
 
@@ -263,8 +269,10 @@ class CompiledStep:
     ) -> Any:
         for index, buffer in program.argument_bindings:
             np.copyto(buffer, _array_of(arguments[index]))
-        for instruction in program.flat_forward:
-            instruction()
+        forward = self._flat_forwards.get(program)
+        if forward is None:
+            forward = self._flat_forwards[program] = straight_line(program.flat_forward)
+        forward()
         backward_event = program.events[-1]
         assert isinstance(backward_event, _BackwardEvent)
         root = backward_event.root

@@ -1,0 +1,82 @@
+"""One Python function per instruction list: the list's calls as straight-line code.
+
+A replayed program is a list of instructions, mostly ``functools.partial`` objects
+around numpy ufuncs with their buffers bound. Calling them one by one in a loop costs a
+loop step and the partial's own call per instruction; on the small networks that
+compile is for, that is several percent of a step. :func:`straight_line` writes the
+same calls as one function, each partial unpacked into a direct call of its function
+with its bound arguments, and compiles it with :func:`compile`.
+
+The generated source is made only from chainrule's own instruction objects: every
+value (function, buffer, constant) is a closure variable named ``v0``, ``v1``, ...;
+keyword names are kept only when they are plain identifiers. No text from the user or
+from the recorded step is ever part of it.
+"""
+
+from __future__ import annotations
+
+import functools
+import keyword
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..ops import Instruction
+
+
+def _run_none() -> None:
+    return None
+
+
+#: Instructions per generated function: compiling a function with thousands of closure
+#: variables takes time that grows faster than their number, so long programs are made
+#: of several functions (and one more that calls them in turn).
+_CHUNK = 128
+
+
+def straight_line(instructions: Sequence[Instruction]) -> Instruction:
+    """One function that makes the calls of ``instructions`` in order.
+
+    Args:
+        instructions: callables taking no arguments (partials are unpacked).
+
+    Returns:
+        A callable taking no arguments, with the same effect as calling each
+        instruction in turn.
+    """
+    if not instructions:
+        return _run_none
+    if len(instructions) > _CHUNK:
+        return straight_line(
+            [
+                _function_of(instructions[start : start + _CHUNK])
+                for start in range(0, len(instructions), _CHUNK)
+            ]
+        )
+    return _function_of(instructions)
+
+
+def _function_of(instructions: Sequence[Instruction]) -> Instruction:
+    values: list[Any] = []
+
+    def bind(value: Any) -> str:
+        values.append(value)
+        return f"v{len(values) - 1}"
+
+    lines = []
+    for instruction in instructions:
+        if type(instruction) is functools.partial and all(
+            name.isidentifier() and not keyword.iskeyword(name) for name in instruction.keywords
+        ):
+            arguments = [bind(argument) for argument in instruction.args]
+            arguments += [f"{name}={bind(value)}" for name, value in instruction.keywords.items()]
+            lines.append(f"        {bind(instruction.func)}({', '.join(arguments)})")
+        else:
+            lines.append(f"        {bind(instruction)}()")
+    names = ", ".join(f"v{index}" for index in range(len(values)))
+    source = "\n".join(
+        [f"def make({names}):", "    def program():", *lines, "    return program", ""]
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<chainrule straight-line program>", "exec"), namespace)
+    make: Callable[..., Instruction] = namespace["make"]
+    return make(*values)
