@@ -11,15 +11,18 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..functional import no_grad
 from ._errors import FitError, FitSettingError, LabelError, LengthMismatchError, NonFiniteInputError
+from ._objective import Objective
 
-if TYPE_CHECKING:
-    from ._objective import Objective
+# The settings' checks live below both this module and the objective; fit finds them here.
+from ._settings import check_lr as check_lr
+from ._settings import check_positive_int as check_positive_int
+from ._settings import is_integer as is_integer
 
 #: (X, y, sample weights or None) of the training or the validation data.
 Split = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
@@ -200,25 +203,6 @@ def _class_targets(y: np.ndarray, what: str, n_outputs: int, dtype: np.dtype) ->
 
 
 # --- settings -------------------------------------------------------------------------
-
-
-def is_integer(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def check_positive_int(value: Any, name: str, hint: str) -> int:
-    if not is_integer(value) or value < 1:
-        raise FitSettingError(f"{name} must be a whole number of at least 1, got {value!r}; {hint}")
-    return int(value)
-
-
-def check_lr(lr: Any) -> float:
-    if not isinstance(lr, numbers.Real) or isinstance(lr, bool) or not math.isfinite(lr) or lr <= 0:
-        raise FitSettingError(
-            f"the learning rate must be a positive number, got lr={lr!r}; try 0.1 for "
-            "'sgd' or 0.001 for 'adam'"
-        )
-    return float(lr)
 
 
 def widths(

@@ -20,7 +20,7 @@ from ..functional import no_grad
 from ..tensor import Tensor
 from ..value import Value
 from ._errors import FitSettingError
-from ._inputs import check_lr
+from ._settings import check_lr
 
 if TYPE_CHECKING:
     from ..compile import CompileStats
