@@ -1,8 +1,8 @@
 """The graph core: nodes, an iterative topological order, and the backward walk.
 
-Nothing here knows any particular op. A node's op (see :mod:`chainrule.ops`) is
-asked for the adjoint contributions to the node's parents; this module only
-decides the order in which to ask and where the adjoints go.
+Nothing here knows any particular op. The chain rule (:func:`chain_rule`) reads the
+partials of a node's op row (see :mod:`chainrule.ops`) generically; the walk decides
+the order in which nodes pass their adjoints on and where the adjoints go.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .ops import Op
+from ._math import numpy_semantics
+from .ops import Op, check_backward
 
 
 class Recorder(Protocol):
@@ -219,10 +219,60 @@ def backward(root: Node, seed: Any, retain_all: bool = False) -> None:
     root._walk_backward(seed, retain_all)
 
 
-def _op_vjp(node: Node, adjoint: Any) -> list[Any]:
+def chain_rule(node: Node, adjoint: Any) -> list[Any]:
+    """Adjoint contributions for each parent of ``node`` (``None`` where unneeded).
+
+    This is the chain rule for one node: parent adjoint += adjoint · ∂node/∂parent,
+    with each ∂node/∂parent read from the :class:`~chainrule.ops.Partial` of the
+    node's op row (a constant, a local rule, or a vector-Jacobian product).
+
+    Args:
+        node: an interior node (one with an op).
+        adjoint: ∂output/∂node.
+    """
+    # Written for speed: it runs once per node in every backward pass.
     op = node.op
-    assert op is not None  # adjoints() asks only interior nodes
-    return op.vjp(node, adjoint)
+    assert op is not None  # only interior nodes pass adjoints on
+    parents = node.parents
+    out = node.data
+    params = node.params
+    inputs: list[Any] | None = None  # read only by partials that need them
+    contributions: list[Any] = []
+    passed_adjoint_through = False
+    detect_anomaly = _MODE.get().detect_anomaly
+    for index, partial in enumerate(op.partials):
+        parent = parents[index]
+        if not parent._needs_grad():
+            contributions.append(None)
+            continue
+        constant = partial.constant
+        if constant is not None:
+            # skip multiplying by one
+            contribution = adjoint if constant == 1.0 else adjoint * constant
+        else:
+            if inputs is None:
+                inputs = [p.data for p in parents]
+            if partial.vjp is not None:
+                contribution = partial.vjp(adjoint, out, *inputs, **params)
+            else:
+                local = partial.local
+                assert local is not None  # a Partial sets exactly one rule
+                try:
+                    contribution = adjoint * local(node._xp, out, *inputs, **params)
+                except ArithmeticError:  # a Value at a domain edge, e.g. d√x/dx at 0
+                    slope = numpy_semantics(local, out, *inputs, **params)
+                    contribution = adjoint * slope
+        contribution = node._fit_adjoint(contribution, parent)
+        if contribution is adjoint:
+            # Two parents must never share one adjoint object: a later in-place
+            # update of one leaf's grad would silently change the other's.
+            if passed_adjoint_through:
+                contribution = node._copy_adjoint(contribution)
+            passed_adjoint_through = True
+        if detect_anomaly:
+            check_backward(op, index, contribution, [p.data for p in parents], out)
+        contributions.append(contribution)
+    return contributions
 
 
 def walk_backward(
@@ -231,7 +281,7 @@ def walk_backward(
     retain_all: bool = False,
     *,
     order: list[Node] | None = None,
-    chain: Callable[[Node, Any], Iterable[Any]] = _op_vjp,
+    chain: Callable[[Node, Any], Iterable[Any]] = chain_rule,
 ) -> None:
     """The generic backward walk behind :func:`backward`, for any kind of node.
 
@@ -262,7 +312,7 @@ def adjoints(
     seed: Any,
     *,
     order: list[Node] | None = None,
-    chain: Callable[[Node, Any], Iterable[Any]] = _op_vjp,
+    chain: Callable[[Node, Any], Iterable[Any]] = chain_rule,
     add: Callable[[Any, Any], Any] = _add,
 ) -> Iterator[tuple[Node, Any]]:
     """Every node reached from ``root``, children first, with its adjoint ∂root/∂node.
@@ -277,8 +327,8 @@ def adjoints(
         seed: ∂output/∂root.
         order: ``topological_order(root)``, if the caller has it already.
         chain: ``chain(node, adjoint)`` gives one contribution per parent (``None``
-            where a parent needs none): the chain rule, by default each op row's
-            :meth:`~chainrule.ops.Op.vjp`.
+            where a parent needs none): by default :func:`chain_rule`, which reads
+            each op row's partials.
         add: sums two contributions to one node's adjoint.
     """
     if order is None:

@@ -1,8 +1,9 @@
 """Every primitive op, defined once: its forward and its partial per input, as data.
 
-Each :class:`Op` is one row of a table. Backward (:func:`Op.vjp`), gradcheck, the
-dataflow diagram (one edge = one :class:`Partial`), the path-sum explainer and the
-symbolic derivative all read these rows; none of them knows any particular op.
+Each :class:`Op` is one row of a table. Backward (:func:`chainrule.graph.chain_rule`),
+gradcheck, the dataflow diagram (one edge = one :class:`Partial`), the path-sum
+explainer and the symbolic derivative all read these rows; none of them knows any
+particular op.
 
 Elementwise rules are written once against an array namespace ``xp``
 (:mod:`chainrule._math`), so the same row serves :class:`~chainrule.Value` (Python
@@ -47,7 +48,6 @@ import numpy as np
 
 from ._math import ARRAY, numpy_semantics
 from .errors import AnomalyError
-from .graph import Node, grad_mode
 
 LocalRule = Callable[..., Any]
 VjpRule = Callable[..., Any]
@@ -180,61 +180,23 @@ class Op:
             return partial.into.reads
         return ("out", *range(self.arity))
 
-    def vjp(self, node: Node, adjoint: Any) -> list[Any]:
-        """Adjoint contributions for each parent of ``node`` (``None`` where unneeded).
 
-        This is the chain rule for one node: parent adjoint += adjoint · ∂node/∂parent.
-        """
-        # Written for speed: it runs once per node in every backward pass.
-        parents = node.parents
-        out = node.data
-        params = node.params
-        inputs: list[Any] | None = None  # read only by partials that need them
-        contributions: list[Any] = []
-        passed_adjoint_through = False
-        detect_anomaly = grad_mode().detect_anomaly
-        for index, partial in enumerate(self.partials):
-            parent = parents[index]
-            if not parent._needs_grad():
-                contributions.append(None)
-                continue
-            constant = partial.constant
-            if constant is not None:
-                # skip multiplying by one
-                contribution = adjoint if constant == 1.0 else adjoint * constant
-            else:
-                if inputs is None:
-                    inputs = [p.data for p in parents]
-                if partial.vjp is not None:
-                    contribution = partial.vjp(adjoint, out, *inputs, **params)
-                else:
-                    local = partial.local
-                    assert local is not None  # a Partial sets exactly one rule
-                    try:
-                        contribution = adjoint * local(node._xp, out, *inputs, **params)
-                    except ArithmeticError:  # a Value at a domain edge, e.g. d√x/dx at 0
-                        slope = numpy_semantics(local, out, *inputs, **params)
-                        contribution = adjoint * slope
-            contribution = node._fit_adjoint(contribution, parent)
-            if contribution is adjoint:
-                # Two parents must never share one adjoint object: a later in-place
-                # update of one leaf's grad would silently change the other's.
-                if passed_adjoint_through:
-                    contribution = node._copy_adjoint(contribution)
-                passed_adjoint_through = True
-            if detect_anomaly:
-                _check_backward(self, node, index, contribution)
-            contributions.append(contribution)
-        return contributions
+def check_backward(op: Op, index: int, contribution: Any, inputs: Sequence[Any], out: Any) -> None:
+    """Raise :class:`AnomalyError` if an adjoint contribution holds NaN or Inf.
 
-
-def _check_backward(op: Op, node: Node, index: int, contribution: Any) -> None:
+    Args:
+        op: the op whose partial was applied.
+        index: the input the contribution is for.
+        contribution: adjoint · ∂out/∂input.
+        inputs: the op's input values (their shapes go into the message).
+        out: its forward value.
+    """
     if not bool(np.all(np.isfinite(contribution))):
-        shapes = ", ".join(str(np.shape(parent.data)) for parent in node.parents)
+        shapes = ", ".join(str(np.shape(x)) for x in inputs)
         raise AnomalyError(
             f"backward of {op.name} produced NaN or Inf in the adjoint of its input "
             f"{index} (input shapes: {shapes}); the forward value there was "
-            f"{_summary(node.data)}"
+            f"{_summary(out)}"
         )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from . import ops
 from ._math import SCALAR, numpy_semantics
-from .graph import Node, backward, grad_mode
+from .graph import Node, backward, chain_rule, grad_mode
 from .ops import Op
 
 _NO_PARAMS: dict[str, Any] = {}
@@ -314,7 +314,7 @@ def _walk(root: Value, seed: float) -> None:
 
     The chain rule, order and sums of :func:`chainrule.graph.walk_backward`, so the
     numbers are the same to the last bit, without its per-node costs: no dict of
-    adjoints keyed by ``id``, no visited set, no call of the generic ``Op.vjp``.
+    adjoints keyed by ``id``, no visited set, no call of the generic ``chain_rule``.
 
     Interior adjoints are still set per call, never carried over from an earlier
     one: the sort marks every node it reaches by putting :data:`_PENDING` in its
@@ -407,13 +407,13 @@ def _propagate(interior: list[Value]) -> None:
         a: Any = node._first
         b: Any = node._second
         if rules is None:  # an op with parameters: the generic rule passes **params
-            for parent, contribution in zip(node.parents, op.vjp(node, adjoint)):
+            for parent, contribution in zip(node.parents, chain_rule(node, adjoint)):
                 grad = parent.grad
                 parent.grad = contribution if grad is pending else grad + contribution
         elif b is not None:
             (constant_a, local_a), (constant_b, local_b) = rules
             # apply the chain rule: each input receives adjoint · ∂node/∂input
-            # (a constant partial of 1 passes the adjoint on, as Op.vjp does)
+            # (a constant partial of 1 passes the adjoint on, as chain_rule does)
             if local_a is None:
                 grad_a = adjoint if constant_a == 1.0 else adjoint * constant_a
             else:

@@ -18,7 +18,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import ChainruleError
-from ..graph import Node, grad_mode, recording, stop_recording, topological_order, walk_backward
+from ..graph import (
+    Node,
+    chain_rule,
+    grad_mode,
+    recording,
+    stop_recording,
+    topological_order,
+    walk_backward,
+)
 from ..graph import backward as _eager_backward
 from ..ops import Instruction, Op
 from ..tensor import Tensor, _constant
@@ -122,8 +130,7 @@ class _Recorder:
                 kept = event.contributions
 
                 def chain(node: Node, adjoint: Any) -> list[Any]:
-                    assert node.op is not None  # the walk asks only interior nodes
-                    contributions = kept[id(node)] = node.op.vjp(node, adjoint)
+                    contributions = kept[id(node)] = chain_rule(node, adjoint)
                     return contributions
 
                 walk_backward(root, seed, retain_all, order=event.order, chain=chain)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ChainruleError
-from ..graph import Node, adjoints, topological_order
+from ..graph import Node, adjoints, chain_rule, topological_order
 from . import naming
 from .render import readable_text
 
@@ -358,8 +358,7 @@ def _backprop(output: Node, order: list[Node], wrt: Node) -> tuple[Any, int]:
 
     def counted(node: Node, adjoint: Any) -> list[Any]:
         nonlocal multiply_adds
-        assert node.op is not None
-        contributions = node.op.vjp(node, adjoint)
+        contributions = chain_rule(node, adjoint)
         # one adjoint · partial per contribution, added into the parent's adjoint
         multiply_adds += sum(contribution is not None for contribution in contributions)
         return contributions
