@@ -131,8 +131,7 @@ def _one_circle(edges: Edges, group: list[str]) -> str:
 def import_circles(edges: Edges) -> list[str]:
     """One line per group of modules that import each other: its members and one circle."""
     return [
-        f"{', '.join(group)}: {_one_circle(edges, group)}"
-        for group in _strongly_connected(edges)
+        f"{', '.join(group)}: {_one_circle(edges, group)}" for group in _strongly_connected(edges)
     ]
 
 
@@ -222,7 +221,7 @@ def test_op_references_finds_rows_and_names() -> None:
 def test_compiler_names_no_op() -> None:
     """chainrule.compile reads every op from its row: no row constant, no op name in it."""
     assert {"ADD", "MATMUL", "SIGMOID"} <= OP_CONSTANTS and {"add", "sigmoid"} <= OP_NAMES
-    files = sorted((PACKAGE / "compile").glob("*.py")) + [PACKAGE / "compiler.py"]
+    files = [*sorted((PACKAGE / "compile").glob("*.py")), *PACKAGE.glob("compiler.py")]
     assert len(files) > 2
     found = {
         f"{path.relative_to(PACKAGE)} {reference}"
