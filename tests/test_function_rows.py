@@ -166,3 +166,33 @@ def test_docs_hold_no_function_list_behind_the_rows() -> None:
             assert len(named) < 6 or not missing, (
                 f"{document.name}:{number} lists functions without {sorted(missing)}"
             )
+
+
+def test_mypy_plugin_declares_a_method_per_function_row(tmp_path: Path) -> None:
+    """With chainrule.mypy_plugin, mypy types Tensor.<name>() and Value.<name>() of every
+    function row and chainrule.functions.<name>, and still refuses an unknown method."""
+    api = pytest.importorskip("mypy.api")
+    lines = ["import chainrule as cr", "from chainrule import functions"]
+    for name in ops.FUNCTIONS:
+        lines += [
+            f"reveal_type(cr.tensor([1.0]).{name}())",
+            f"reveal_type(cr.Value(1.0).{name}())",
+            f"functions.{name}(1.0)",
+        ]
+    lines.append("cr.tensor([1.0]).not_a_function()")
+    (tmp_path / "uses.py").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "mypy.ini").write_text("[mypy]\nplugins = chainrule.mypy_plugin\n")
+    out, err, status = api.run(
+        [
+            "--config-file",
+            str(tmp_path / "mypy.ini"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            str(tmp_path / "uses.py"),
+        ]
+    )
+    assert status == 1, out + err
+    (error,) = [line for line in out.splitlines() if ": error:" in line]
+    assert "not_a_function" in error
+    revealed = re.findall(r'Revealed type is "chainrule\.(\w+)\.(\w+)"', out)
+    assert revealed == [("tensor", "Tensor"), ("value", "Value")] * len(ops.FUNCTIONS)
