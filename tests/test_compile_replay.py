@@ -138,7 +138,7 @@ def test_straight_line_program_makes_the_same_calls_in_order() -> None:
     """The generated function calls partials (args and keywords) and plain callables in order."""
     log: list[Any] = []
     total = np.zeros(3)
-    instructions = [
+    instructions: list[Callable[[], Any]] = [
         functools.partial(np.add, total, 1.0, total),
         functools.partial(np.multiply, total, 3.0, out=total),
         lambda: log.append(total.copy()),
@@ -167,3 +167,18 @@ def test_straight_line_program_longer_than_one_chunk_keeps_the_order() -> None:
     count = 3 * _CHUNK + 5
     straight_line([functools.partial(order.append, n) for n in range(count)])()
     assert order == list(range(count))
+
+
+def test_recording_block_entered_again_follows_the_outer_mode() -> None:
+    """A recording block kept and entered again takes the switches of the mode around it."""
+    from chainrule.graph import grad_mode, recording
+
+    recorder = object()
+    block = recording(recorder)  # type: ignore[arg-type]
+    before = grad_mode()
+    for _ in range(2):
+        with block:
+            assert grad_mode().recorder is recorder and grad_mode().enabled
+        with cr.no_grad(), block:
+            assert grad_mode().recorder is recorder and not grad_mode().enabled
+        assert grad_mode() is before

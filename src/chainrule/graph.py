@@ -92,14 +92,22 @@ class recording:  # lower case: used like the function-style context managers be
         recorder: the recorder to install, or None to let ops run eagerly inside.
     """
 
-    __slots__ = ("_recorder", "_token")
+    __slots__ = ("_mode", "_outer", "_recorder", "_token")
 
     def __init__(self, recorder: Recorder | None) -> None:
         self._recorder = recorder
+        self._outer: GradMode | None = None
+        self._mode: GradMode | None = None
 
     def __enter__(self) -> None:
         mode = _MODE.get()
-        self._token = _MODE.set(GradMode(mode.enabled, mode.detect_anomaly, self._recorder))
+        inner = self._mode
+        if inner is None or mode is not self._outer:
+            # A block entered again from the same mode (a compiled step keeps one per
+            # replayer) reuses the mode it built: modes are frozen.
+            inner = self._mode = GradMode(mode.enabled, mode.detect_anomaly, self._recorder)
+            self._outer = mode
+        self._token = _MODE.set(inner)
 
     def __exit__(self, *exc_info: object) -> None:
         _MODE.reset(self._token)

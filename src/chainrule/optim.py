@@ -238,6 +238,14 @@ class SGD(Optimizer):
             grad = velocity
         return self._lr * grad  # the attribute, not the checked property: runs per parameter
 
+    def _update(
+        self, data: np.ndarray, grad: np.ndarray, state: dict[str, Any], index: int
+    ) -> None:
+        if self.momentum or self.weight_decay:
+            data -= self._step_size(grad, data, state)
+        else:
+            data -= self._lr * grad  # _step_size's plain case, without its call
+
 
 def _next_moments(state: dict[str, Any], data: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     """Adam's step count t (advanced by one) and its moment arrays m, v (zero at first)."""

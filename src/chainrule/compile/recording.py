@@ -231,6 +231,8 @@ class _Replayer:
         self.numbers: list[Tensor | None] = [_number_leaf(event) for event in events]
         self.cursor = 0
         self.diverged = False
+        # The block a call of the step runs in (one per replayer: it keeps its mode).
+        self.block = recording(self)
 
     @staticmethod
     def _row(event: Event) -> tuple[Any, ...]:

@@ -232,7 +232,7 @@ class CompiledStep:
         if self.optimizer is not None:
             self.optimizer.zero_grad()
         try:
-            with recording(replayer):
+            with replayer.block:
                 result = self.fn(*arguments)
                 if self.optimizer is not None:
                     _check_loss(result)
