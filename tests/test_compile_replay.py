@@ -12,7 +12,7 @@ import pytest
 
 import chainrule as cr
 from chainrule import optim
-from chainrule.compile.straightline import _CHUNK, straight_line
+from chainrule.compile.straightline import _CHUNK, GENERATE_AFTER, Program, straight_line
 
 DTYPES = (np.float32, np.float64)
 
@@ -182,3 +182,13 @@ def test_recording_block_entered_again_follows_the_outer_mode() -> None:
         with cr.no_grad(), block:
             assert grad_mode().recorder is recorder and not grad_mode().enabled
         assert grad_mode() is before
+
+
+def test_program_loops_first_then_runs_its_generated_function_alike() -> None:
+    """A Program gives the same calls before and after it switches to generated code."""
+    order: list[int] = []
+    program = Program([functools.partial(order.append, n) for n in range(3)])
+    for _ in range(GENERATE_AFTER + 2):
+        program()
+    assert order == [0, 1, 2] * (GENERATE_AFTER + 2)
+    assert program._function is not None

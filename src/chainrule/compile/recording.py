@@ -30,7 +30,7 @@ from ..graph import (
 from ..graph import backward as _eager_backward
 from ..ops import Instruction, Op
 from ..tensor import Tensor, _constant
-from .straightline import straight_line
+from .straightline import Program
 
 
 class CompileError(ChainruleError, RuntimeError):
@@ -79,8 +79,9 @@ class _BackwardEvent:
     # walk computed them, when the recorder keeps them: the planner checks its kernels
     # against these instead of running the rows again, then drops them.
     contributions: dict[int, list[Any]] = field(default_factory=dict)
-    # ``run`` as one straight-line function, made on the first replay.
-    program: Instruction | None = None
+    # ``run`` as a Program (a generated function once it has run often), made on the
+    # first replay.
+    program: Program | None = None
 
     def replay(self) -> None:
         """Run the backward program and hand out gradients as eager backward would."""
@@ -90,7 +91,7 @@ class _BackwardEvent:
                 leaf.grad = grad.copy()
         program = self.program
         if program is None:
-            program = self.program = straight_line(self.run)
+            program = self.program = Program(self.run)
         program()
         for leaf, grad in leaves:
             previous = leaf.grad
@@ -210,7 +211,7 @@ def _one_call(run: Sequence[Instruction]) -> Instruction | None:
         return None
     if len(run) == 1:
         return run[0]
-    return straight_line(run)
+    return Program(run)
 
 
 class _Replayer:

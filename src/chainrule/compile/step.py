@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 
 from ..graph import grad_mode, grad_mode_set, recording
-from ..ops import Instruction
 from ..tensor import Tensor, _constant
 from .checking import _same_bits
 from .planning import _Program
@@ -26,7 +25,7 @@ from .recording import (
     _Replayer,
     _Uncompilable,
 )
-from .straightline import straight_line
+from .straightline import Program
 
 __all__ = ["CompileError", "CompileStats", "CompiledStep", "compile"]
 
@@ -121,7 +120,7 @@ class CompiledStep:
         )
         self._last_replayer: _Replayer | None = None
         # The flat form's forward instructions as one function, per program.
-        self._flat_forwards: weakref.WeakKeyDictionary[_Program, Instruction] = (
+        self._flat_forwards: weakref.WeakKeyDictionary[_Program, Program] = (
             weakref.WeakKeyDictionary()
         )
         self._lock = threading.RLock()
@@ -271,7 +270,7 @@ class CompiledStep:
             np.copyto(buffer, _array_of(arguments[index]))
         forward = self._flat_forwards.get(program)
         if forward is None:
-            forward = self._flat_forwards[program] = straight_line(program.flat_forward)
+            forward = self._flat_forwards[program] = Program(program.flat_forward)
         forward()
         backward_event = program.events[-1]
         assert isinstance(backward_event, _BackwardEvent)

@@ -5,7 +5,9 @@ around numpy ufuncs with their buffers bound. Calling them one by one in a loop 
 loop step and the partial's own call per instruction; on the small networks that
 compile is for, that is several percent of a step. :func:`straight_line` writes the
 same calls as one function, each partial unpacked into a direct call of its function
-with its bound arguments, and compiles it with :func:`compile`.
+with its bound arguments, and compiles it with :func:`compile`. Compiling costs about
+as much as a couple of hundred runs save, so a :class:`Program` loops over its list
+first and switches to the generated function once it has run that often.
 
 The generated source is made only from chainrule's own instruction objects: every
 value (function, buffer, constant) is a closure variable named ``v0``, ``v1``, ...;
@@ -25,6 +27,40 @@ from ..ops import Instruction
 
 def _run_none() -> None:
     return None
+
+
+#: Runs of an instruction list before it is turned into a generated function. Making
+#: one costs about as much as 200 runs save (some 20 µs per instruction to compile, a
+#: few hundred ns per instruction saved per run), so short runs (a fit of a few
+#: epochs) never pay for it.
+GENERATE_AFTER = 200
+
+
+class Program:
+    """An instruction list that runs in a loop at first and as a generated function
+    (:func:`straight_line`) from its :data:`GENERATE_AFTER`-th run on.
+
+    Args:
+        instructions: callables taking no arguments, run in order on each call.
+    """
+
+    __slots__ = ("_function", "_instructions", "_left")
+
+    def __init__(self, instructions: Sequence[Instruction]) -> None:
+        self._instructions = tuple(instructions)
+        self._left = GENERATE_AFTER
+        self._function: Instruction | None = None
+
+    def __call__(self) -> None:
+        function = self._function
+        if function is not None:
+            function()
+            return
+        for instruction in self._instructions:
+            instruction()
+        self._left -= 1
+        if self._left <= 0:
+            self._function = straight_line(self._instructions)
 
 
 #: Instructions per generated function: compiling a function with thousands of closure
