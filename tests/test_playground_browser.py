@@ -112,7 +112,13 @@ def _unit_text(browser: webdriver.Chrome, unit: str) -> str:
 
 
 def _set_weight(browser: webdriver.Chrome, name: str, value: str) -> None:
-    browser.find_element(By.CSS_SELECTOR, f'text.edge-label[data-weight="{name}"]').click()
+    def click_label(b: webdriver.Chrome) -> bool:
+        # The network SVG is redrawn on every snapshot: a label found a moment ago can go
+        # stale before the click lands, and _wait_for then finds it again.
+        b.find_element(By.CSS_SELECTOR, f'text.edge-label[data-weight="{name}"]').click()
+        return True
+
+    _wait_for(browser, click_label, f"clicking the label of {name}")
     box = browser.find_element(By.ID, "weight-number")
     _wait_for(browser, lambda b: box.is_displayed())
     box.clear()
