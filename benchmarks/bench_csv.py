@@ -4,7 +4,7 @@ Prints, from one run:
 
 1. the wall time and peak memory of reading a generated 180,000 × 31 CSV file (~45 MB:
    30 numeric features with five decimals and a 0/1 target) with chainrule's reader
-   (``chainrule.cli._csv.read_csv``: the fast pyarrow path) and with ``pandas.read_csv``,
+   (``chainrule.tables.csv_files.read_csv``: the fast pyarrow path) and with ``pandas.read_csv``,
    each in a fresh process, interleaved rounds, medians; and their ratios;
 2. where the time of ``chainrule train FILE --target target --epochs 10`` goes: the whole
    command, reading and encoding the file, and training (``chainrule.fit``).
@@ -44,10 +44,13 @@ ROWS, FEATURES = 180_000, 30
 
 _READERS = {
     "chainrule": (
-        "import pyarrow.csv, pyarrow.compute\nfrom chainrule.cli._csv import read_csv",
+        "import pyarrow.csv, pyarrow.compute\nfrom chainrule.tables.csv_files import read_csv",
         "read_csv(path)",
     ),
-    "chainrule careful": ("from chainrule.cli._csv import read_csv", "read_csv(path, fast=False)"),
+    "chainrule careful": (
+        "from chainrule.tables.csv_files import read_csv",
+        "read_csv(path, fast=False)",
+    ),
     "pandas": ("import pandas", "pandas.read_csv(path)"),
 }
 
@@ -67,7 +70,7 @@ print(json.dumps({{"seconds": seconds, "peak_mb": peak / 1024, "growth_mb": grow
 _TRAIN_CHILD = """
 import json, sys, time
 import chainrule.training as training
-from chainrule.cli import _csv, train
+from chainrule.cli import train
 from chainrule.cli.main import main
 
 spent = {"fit": 0.0, "read": 0.0}

@@ -16,10 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import chainrule
-from chainrule.cli import _csv, train
-from chainrule.cli._csv import CsvError, read_csv
+from chainrule.cli import train
 from chainrule.cli.main import main
 from chainrule.io import read_metadata
+from chainrule.tables import csv_files
+from chainrule.tables.csv_files import CsvError, read_csv
 from chainrule.tabular import TabularModel
 
 pytest.importorskip("pyarrow")
@@ -45,7 +46,7 @@ def _error(capsys: pytest.CaptureFixture[str]) -> str:
     return lines[0]
 
 
-def _same_tables(a: _csv.CsvTable, b: _csv.CsvTable) -> None:
+def _same_tables(a: csv_files.CsvTable, b: csv_files.CsvTable) -> None:
     assert a.header == b.header
     assert len(a) == len(b)
     assert list(a.lines) == list(b.lines)
@@ -117,7 +118,7 @@ def test_read_csv_fast_path_locates_errors_like_the_careful_path(tmp_path: Path)
     for fast in (True, False):
         table = read_csv(bad, fast=fast)
         with pytest.raises(CsvError) as error:
-            _csv.numeric_column(table, "b")
+            csv_files.numeric_column(table, "b")
         messages.append(str(error.value))
     assert messages[0] == messages[1]
     assert "typo.csv, line 45002, column 'b' (2): '4x' is not a number" in messages[0]
@@ -497,9 +498,9 @@ def test_item13_13_lookalike_digits_are_not_numbers(tmp_path: Path) -> None:
     for fast in (True, False):
         table = read_csv(path, fast=fast)
         assert np.isnan(table.column("x").numbers).all()
-        assert not _csv.is_numeric_column(table, "x")
+        assert not csv_files.is_numeric_column(table, "x")
         assert list(table.texts("x")) == ["1_00", "\uff11\uff12", "\u0661\u0662"]
-    assert _csv.parse_number("1_00") is None and _csv.parse_number("1e3") == 1000.0
+    assert csv_files.parse_number("1_00") is None and csv_files.parse_number("1e3") == 1000.0
 
 
 def test_train_alpha_schedule_and_class_weight_reach_fit(
@@ -584,14 +585,14 @@ def test_read_csv_shows_progress_for_large_files(
     people: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A file above the size threshold announces itself on standard error while it is read."""
-    monkeypatch.setattr(_csv, "LARGE_FILE_BYTES", 1)
+    monkeypatch.setattr(csv_files, "LARGE_FILE_BYTES", 1)
     read_csv(people, progress=True)
     assert f"reading {people} (0.0 MB)…" in capsys.readouterr().err
     read_csv(people)
     assert capsys.readouterr().err == ""
     for fast in (True, False):
         counts: list[int | None] = []
-        monkeypatch.setattr(_csv, "_progress", lambda file, size, seen=counts: seen.append)
+        monkeypatch.setattr(csv_files, "_progress", lambda file, size, seen=counts: seen.append)
         read_csv(people, progress=True, fast=fast)
         assert counts[-1] is None  # the bar is closed
         done = sum(count for count in counts if count is not None)

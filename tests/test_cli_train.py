@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from chainrule import nn
-from chainrule.cli import _csv
-from chainrule.cli._preprocessing import ColumnEncoding, Preprocessing, TargetEncoding
 from chainrule.cli.main import main
 from chainrule.cli.train import parse_hidden
 from chainrule.io import load, read_metadata, save
+from chainrule.tables import csv_files
+from chainrule.tables.preprocessing import ColumnEncoding, Preprocessing, TargetEncoding
 
 FAST = ["--epochs", "60", "--quiet"]
 
@@ -215,10 +215,10 @@ def test_read_csv_reports_lines_of_multiline_rows(tmp_path: Path) -> None:
     """A quoted cell spanning lines keeps later rows' line numbers right in errors."""
     path = tmp_path / "multi.csv"
     path.write_text('x,note\n1,"two\nlines"\noops,fine\n', encoding="utf-8")
-    table = _csv.read_csv(path)
+    table = csv_files.read_csv(path)
     assert list(table.lines) == [2, 4]
-    with pytest.raises(_csv.CsvError, match="line 4, column 'x' \\(1\\)"):
-        _csv.numeric_column(table, "x")
+    with pytest.raises(csv_files.CsvError, match="line 4, column 'x' \\(1\\)"):
+        csv_files.numeric_column(table, "x")
 
 
 # --- bad input: exit status 2, one line on stderr, no output file ------------------------

@@ -19,13 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chainrule import nn
-from chainrule.cli._csv import CsvError, read_csv
 from chainrule.expressions import (
     ExpressionError,
     format_expr,
     parse,
 )
 from chainrule.io import ModelFileError, load, save
+from chainrule.tables.csv_files import CsvError, read_csv
 
 _BOUNDED = settings(
     max_examples=100,

@@ -35,7 +35,7 @@ from .nn.modules import MLP, Module, network_steps
 from .tabular import TabularModel
 
 if TYPE_CHECKING:
-    from .cli._preprocessing import ColumnEncoding, Preprocessing
+    from .tables.preprocessing import ColumnEncoding, Preprocessing
 
 __all__ = ["ExportError", "export_onnx", "from_torch", "to_torch"]
 

@@ -1,7 +1,7 @@
 """Models trained by ``chainrule train``, used from Python.
 
 A model file written by ``chainrule train --save`` holds the network and, in its
-metadata, how CSV columns become inputs (:mod:`chainrule.cli._preprocessing`).
+metadata, how CSV columns become inputs (:mod:`chainrule.tables.preprocessing`).
 :func:`chainrule.load` gives such a file back as a :class:`TabularModel`: the network
 (it still is one: call it, save it, read its weights) plus ``predict`` and
 ``predict_proba`` that take a pandas DataFrame, a dict of columns or a CSV path and
@@ -17,10 +17,18 @@ from typing import Any
 
 import numpy as np
 
-from .cli._csv import BLANKS, Column, CsvError, CsvTable, classify_cells, number_label, read_csv
-from .cli._preprocessing import PREPROCESSING_METADATA_KEY, Preprocessing
 from .errors import ChainruleError
 from .nn.modules import ConfigError, Module, Parameter
+from .tables.csv_files import (
+    BLANKS,
+    Column,
+    CsvError,
+    CsvTable,
+    classify_cells,
+    number_label,
+    read_csv,
+)
+from .tables.preprocessing import PREPROCESSING_METADATA_KEY, Preprocessing
 
 __all__ = ["TabularModel", "predict_arrays"]
 
@@ -38,7 +46,7 @@ class TabularModel(Module):
 
     Args:
         network: the trained network (an ``MLP``).
-        preprocessing: the stored :class:`~chainrule.cli._preprocessing.Preprocessing`.
+        preprocessing: the stored :class:`~chainrule.tables.preprocessing.Preprocessing`.
         source: where the model came from (its file), for messages.
     """
 

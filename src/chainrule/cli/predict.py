@@ -8,8 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ._csv import CsvError, check_regular_file, parse_separator, read_csv, shown, write_csv
-from ._preprocessing import PREPROCESSING_METADATA_KEY, Preprocessing
+from ..tables.csv_files import (
+    CsvError,
+    check_regular_file,
+    parse_separator,
+    read_csv,
+    shown,
+    write_csv,
+)
+from ..tables.preprocessing import PREPROCESSING_METADATA_KEY, Preprocessing
 from .main import UsageError
 from .train import _column_list, add_dialect_arguments, check_output_path
 

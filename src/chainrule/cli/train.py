@@ -13,29 +13,20 @@ from typing import Any
 import numpy as np
 
 from ..nn.handout_names import handout_shape
-from ..tabular import predict_arrays
-from ._csv import (
+from ..tables.csv_files import (
     CsvError,
-    CsvTable,
-    categories,
-    is_numeric_column,
-    listed,
-    looks_like_identifier,
-    number_label,
-    numeric_column,
     parse_separator,
     read_csv,
     shown,
-    text_column,
 )
-from ._preprocessing import (
+from ..tables.encoding import choose_feature_columns, drop_missing, fit_preprocessing, target_task
+from ..tables.preprocessing import (
     IMPUTE_STRATEGIES,
     MAX_AUTO_CLASSES,
     PREPROCESSING_METADATA_KEY,
-    ColumnEncoding,
     Preprocessing,
-    TargetEncoding,
 )
+from ..tabular import predict_arrays
 from ._report import format_table, percent
 from .main import UsageError
 
@@ -319,9 +310,9 @@ def run(args: argparse.Namespace) -> int:
 
     separator = parse_separator(args.sep) if args.sep is not None else None
     excluded = _column_list(args.exclude, "--exclude")
+    requested = _column_list([args.features], "--features") if args.features is not None else None
     require = [(args.target, "target column")] + [(c, "column to exclude") for c in excluded]
-    if args.features is not None:
-        require += [(c, "feature column") for c in _column_list([args.features], "--features")]
+    require += [(c, "feature column") for c in requested or []]
     table = read_csv(
         args.file,
         sep=separator,
@@ -329,30 +320,25 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         require=require,
     )
-    feature_columns = _feature_columns(
-        table, args.target, args.features, quiet=args.quiet, exclude=excluded
-    )
+    note = _silent_note if args.quiet else _printed_note
+    feature_columns = choose_feature_columns(table, args.target, requested, excluded, note)
     used = [args.target, *feature_columns]
     if impute == "drop":
-        table = _drop_missing(table, used, quiet=args.quiet)
+        table = drop_missing(table, used, note)
     elif impute is not None:
-        table = _drop_missing(table, [args.target], quiet=args.quiet, why="without a target")
-    target_task, labels = _target_task(table, args.target, args.loss)
-    if args.class_weight == "balanced" and target_task == "regression":
+        table = drop_missing(table, [args.target], note, why="without a target")
+    task, labels = target_task(table, args.target, args.loss)
+    if args.class_weight == "balanced" and task == "regression":
         raise UsageError(
             f"--class-weight balanced is for class targets, but {shown(args.target)} is a "
             "regression target (numbers); leave it out"
         )
 
     train_rows, validation_rows = _split_rows(len(table), args.validation_split, args.seed)
-    encodings = _feature_encodings(
-        table, feature_columns, train_rows, quiet=args.quiet, impute=impute
+    preprocessing, inputs, y = fit_preprocessing(
+        table, args.target, feature_columns, task, labels, train_rows, impute, args.decimal, note
     )
-    target, y = _encode_target(table, args.target, target_task, labels, train_rows)
-    preprocessing = Preprocessing(
-        tuple(encodings), target, _fit_loss(target_task), impute, args.decimal
-    )
-    inputs, _ = preprocessing.encode(table)
+    target = preprocessing.target
 
     sizes = [inputs.shape[1], *hidden, target.outputs]
     weights = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
@@ -366,7 +352,7 @@ def run(args: argparse.Namespace) -> int:
     model = nn.MLP(
         sizes,
         activation=args.activation,
-        output_activation=output_activation[target_task],
+        output_activation=output_activation[task],
         seed=args.seed,
     )
     batch_size = _batch_size(args.batch_size, len(train_rows))
@@ -377,7 +363,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.quiet:
         layers = handout_shape(model.sizes, model.bias)
-        output = output_activation[target_task]
+        output = output_activation[task]
         units = args.activation + (f", {output} output" if output else "")
         if model.bias:  # the handouts' convention: the input width counts the bias unit
             units = f"{model.sizes[0]} inputs + the bias unit, as the handouts count; {units}"
@@ -385,7 +371,7 @@ def run(args: argparse.Namespace) -> int:
         stopping = f", early stopping after {patience} epochs without progress" if patience else ""
         print(
             f"Training MLP {layers} ({units}) on {len(train_rows)} rows of {table.path}"
-            f"{on}: {target_task}, loss {preprocessing.loss}, {args.optimizer} "
+            f"{on}: {task}, loss {preprocessing.loss}, {args.optimizer} "
             f"(lr {lr:g}), batch {batch_size or len(train_rows)}, {args.epochs} epochs"
             f"{stopping}."
         )
@@ -496,17 +482,6 @@ def _best_epoch_line(history: Any, patience: int | None, validating: bool) -> st
     return f"{stopped}The model is epoch {best}'s, with the lowest validation loss {lowest:.6g}."
 
 
-def _repeated(names: list[str]) -> set[str]:
-    """The names that appear more than once (in linear time)."""
-    seen: set[str] = set()
-    repeated = set()
-    for name in names:
-        if name in seen:
-            repeated.add(name)
-        seen.add(name)
-    return repeated
-
-
 def _column_list(values: list[str], option: str) -> list[str]:
     columns = []
     for value in values:
@@ -515,239 +490,6 @@ def _column_list(values: list[str], option: str) -> list[str]:
                 raise UsageError(f"{option} {shown(value)}: an empty name between commas")
             columns.append(part.strip())
     return columns
-
-
-# --- reading the target and the features -----------------------------------------------------
-
-
-def _target_task(table: CsvTable, name: str, loss: str) -> tuple[str, tuple[str, ...]]:
-    """The task (binary, multiclass, regression) and, for classes, their labels."""
-    column = table.column(name, "target column")
-    gaps = np.flatnonzero(column.missing)
-    if gaps.size:
-        row = int(gaps[0])
-        raise CsvError(
-            f"{table.where(row, name)}: the target is missing "
-            f"({shown(table.cell(row, name))}); every row needs one: fill it in, remove "
-            "the row, or use --impute (rows without a target are then left out)"
-        )
-    numeric = is_numeric_column(table, name)
-    if loss == "mse":
-        if not numeric:
-            raise UsageError(
-                f"--loss mse needs a numeric target, but column {shown(name)} holds text "
-                f"such as {shown(table.cell(0, name))}; use --loss auto to learn its classes"
-            )
-        values = numeric_column(table, name)
-        if np.unique(values).size < 2:
-            raise _one_value(table, name, number_label(values[0]))
-        return "regression", ()
-    if numeric:
-        values = numeric_column(table, name)
-        distinct = np.unique(values)
-        whole = bool(np.all(distinct == np.round(distinct)))
-        if loss == "auto" and not (whole and distinct.size <= MAX_AUTO_CLASSES):
-            if distinct.size < 2:
-                raise _one_value(table, name, number_label(values[0]))
-            return "regression", ()
-        labels = tuple(number_label(value) for value in distinct)
-    else:
-        labels = tuple(categories(table.texts(name)))
-    if len(labels) < 2:
-        raise _one_value(table, name, labels[0])
-    if loss == "log_loss" and len(labels) != 2:
-        raise UsageError(
-            f"--loss log_loss is for two classes, but target {shown(name)} has {len(labels)} "
-            f"({_preview(labels)}); use --loss cross_entropy"
-        )
-    if loss == "cross_entropy" or len(labels) > 2:
-        return "multiclass", labels
-    return "binary", labels
-
-
-def _one_value(table: CsvTable, name: str, label: str) -> CsvError:
-    return CsvError(
-        f"{table.path}: target column {shown(name)} has a single value ({shown(label)}) in all "
-        f"{len(table)} rows, so there is nothing to learn; a classifier needs at least two "
-        "classes"
-    )
-
-
-def _preview(labels: tuple[str, ...], count: int = 5) -> str:
-    return listed(labels, count)
-
-
-def _feature_columns(
-    table: CsvTable,
-    target: str,
-    requested: str | None,
-    quiet: bool,
-    exclude: list[str] | None = None,
-) -> list[str]:
-    exclude = exclude or []
-    if target in exclude:
-        raise UsageError(f"--exclude names the target column {shown(target)}; leave it out")
-    if requested is not None:
-        columns = _column_list([requested], "--features")
-        for column in columns:
-            table.index(column, "feature column")
-        if target in columns:
-            raise UsageError(f"--features lists the target column {shown(target)}; leave it out")
-        duplicates = sorted(_repeated(columns))
-        if duplicates:
-            raise UsageError(f"--features names {listed(duplicates)} twice")
-        both = [column for column in columns if column in exclude]
-        if both:
-            raise UsageError(f"{listed(both)} is both in --features and in --exclude")
-        return columns
-    excluded = set(exclude)
-    columns = []
-    for column in table.header:
-        if column == target or column in excluded:
-            continue
-        if is_numeric_column(table, column):
-            if _looks_like_row_number(table, column):
-                _note(
-                    f"left out column {shown(column)}: its values count the rows one by one, "
-                    "like an id (name it in --features to use it)",
-                    quiet,
-                )
-                continue
-        else:
-            column_data = table.column(column)
-            cells = table.texts(column)[~column_data.missing]
-            if looks_like_identifier(cells):
-                _note(
-                    f"left out text column {shown(column)}: {len(set(cells))} different values "
-                    f"in {len(table)} rows looks like names or ids (name it in --features to "
-                    "use it)",
-                    quiet,
-                )
-                continue
-        columns.append(column)
-    if not columns:
-        raise UsageError(
-            f"{table.path}: no feature columns left besides the target {shown(target)}; "
-            "name some with --features"
-        )
-    return columns
-
-
-def _drop_missing(
-    table: CsvTable, columns: list[str], quiet: bool, why: str = "with missing values"
-) -> CsvTable:
-    gaps = {column: table.column(column).missing for column in columns}
-    any_gap = np.logical_or.reduce(list(gaps.values()))
-    keep = np.flatnonzero(~any_gap)
-    dropped = len(table) - len(keep)
-    if not len(keep):
-        raise CsvError(f"{table.path}: every row has a missing value in a used column")
-    if dropped:
-        where = ", ".join(
-            f"{shown(column)[1:-1]}: {int(gap.sum())}" for column, gap in gaps.items() if gap.any()
-        )
-        _note(f"dropped {dropped} of {len(table)} rows {why} ({where})", quiet)
-        return table.subset(keep)
-    return table
-
-
-def _looks_like_row_number(table: CsvTable, column: str) -> bool:
-    """Whole numbers that step by exactly 1 from row to row (PassengerId, an index)."""
-    values = table.column(column).numbers
-    if len(values) < 3 or np.isnan(values).any():
-        return False
-    with np.errstate(over="ignore", invalid="ignore"):  # ±1e308 neighbours overflow
-        steps = np.diff(values)
-    return bool(np.all(steps == 1) and values[0] == round(values[0]))
-
-
-def _feature_encodings(
-    table: CsvTable,
-    columns: list[str],
-    train_rows: np.ndarray,
-    quiet: bool,
-    impute: str | None = None,
-) -> list[ColumnEncoding]:
-    filling = impute not in (None, "drop")
-    encodings = []
-    for column in columns:
-        missing = table.column(column).missing[train_rows]
-        if filling and missing.all():
-            raise CsvError(
-                f"{table.path}: column {shown(column)} has no values in the training rows, "
-                "so there is nothing to fill its missing cells with; leave it out "
-                "(--exclude)"
-            )
-        if is_numeric_column(table, column):
-            values = numeric_column(table, column, allow_missing=filling)[train_rows]
-            present = values[~missing]
-            mean, scale = _standardisation(table, column, present)
-            fill = _fill_value(present, impute) if filling else None
-            encodings.append(ColumnEncoding(column, "numeric", mean, scale, fill=fill))
-        else:
-            cells = text_column(table, column, allow_missing=filling)
-            vocabulary = tuple(categories(cells[~table.column(column).missing]))
-            fill_category = None
-            if filling:
-                labels, counts = np.unique(cells[train_rows][~missing], return_counts=True)
-                fill_category = str(labels[int(counts.argmax())])
-            encodings.append(
-                ColumnEncoding(column, "one_hot", categories=vocabulary, fill=fill_category)
-            )
-            _note(
-                f"text column {shown(column)} one-hot encoded into {len(vocabulary)} inputs "
-                f"({_preview(vocabulary)})",
-                quiet,
-            )
-    return encodings
-
-
-def _standardisation(table: CsvTable, column: str, values: np.ndarray) -> tuple[float, float]:
-    """Mean and scale of a numeric column's training values; refuses what overflows."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        mean = float(values.mean()) if values.size else 0.0
-        spread = float(values.std()) if values.size else 0.0
-    if not (math.isfinite(mean) and math.isfinite(spread)):
-        row = int(np.nanargmax(np.abs(table.column(column).numbers)))
-        raise CsvError(
-            f"{table.where(row, column)}: {shown(table.cell(row, column))} is too large: "
-            "standardising the column overflows (its spread is infinite); rescale the "
-            "column (for instance into other units) before training"
-        )
-    # A constant column carries no information; scale 1 keeps it finite.
-    return mean, spread if spread > 0 else 1.0
-
-
-def _fill_value(values: np.ndarray, impute: str | None) -> float:
-    if impute == "mean":
-        return float(values.mean())
-    if impute == "median":
-        return float(np.median(values))
-    distinct, counts = np.unique(values, return_counts=True)
-    return float(distinct[int(counts.argmax())])
-
-
-def _encode_target(
-    table: CsvTable, name: str, task: str, labels: tuple[str, ...], train_rows: np.ndarray
-) -> tuple[TargetEncoding, np.ndarray]:
-    if task == "regression":
-        values = numeric_column(table, name)
-        mean, scale = _standardisation(table, name, values[train_rows])
-        return TargetEncoding(name, task, mean=mean, scale=scale), (values - mean) / scale
-    if is_numeric_column(table, name):
-        cells: Any = [number_label(value) for value in numeric_column(table, name)]
-    else:
-        cells = table.texts(name)
-    index = {label: position for position, label in enumerate(labels)}
-    codes = np.array([index[cell] for cell in cells])
-    encoding = TargetEncoding(name, task, classes=labels)
-    if task == "binary":
-        return encoding, codes.astype(np.float64)
-    return encoding, codes.astype(np.int64)
-
-
-def _fit_loss(task: str) -> str:
-    return {"binary": "log_loss", "multiclass": "cross_entropy", "regression": "mse"}[task]
 
 
 def _split_rows(count: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -776,9 +518,12 @@ def _batch_size(requested: int | None, rows: int) -> int | None:
     return min(requested, rows)
 
 
-def _note(message: str, quiet: bool) -> None:
-    if not quiet:
-        print(f"note: {message}")
+def _printed_note(message: str) -> None:
+    print(f"note: {message}")
+
+
+def _silent_note(message: str) -> None:
+    """Say nothing (``--quiet``)."""
 
 
 def _format_logs(logs: dict[str, float]) -> str:

@@ -5,7 +5,7 @@ what the page needs to name things (input names, class names, a label per row). 
 four 2-D sets are TensorFlow Playground's (circle, exclusive-or, two Gaussians,
 spiral), generated here with a seeded numpy Generator so a preset is the same every
 time. Uploaded files go through the CSV reader and the column encodings of
-``chainrule train`` (:mod:`chainrule.cli._csv`), so a bad cell gets the same message
+``chainrule train`` (:mod:`chainrule.tables.csv_files`), so a bad cell gets the same message
 naming the file, line and column.
 """
 
@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli._csv import CsvError, CsvTable, read_csv
-from ..cli._preprocessing import Preprocessing
 from ..datasets import load_titanic
 from ..errors import ChainruleError
+from ..tables.csv_files import CsvError, CsvTable, read_csv
+from ..tables.encoding import EncodingError, fit_preprocessing, target_task
+from ..tables.preprocessing import Preprocessing
 
 #: Uploads larger than this many bytes are refused before they are read.
 MAX_UPLOAD_BYTES = 2_000_000
@@ -192,7 +193,7 @@ def read_upload(name: str, content: bytes) -> CsvTable:
         content: the file's bytes, at most :data:`MAX_UPLOAD_BYTES`.
 
     Raises:
-        CsvError: anything :func:`chainrule.cli._csv.read_csv` refuses, or a file too large.
+        CsvError: anything :func:`chainrule.tables.csv_files.read_csv` refuses, or a file too large.
     """
     shown = safe_file_name(name)
     if len(content) > MAX_UPLOAD_BYTES:
@@ -234,10 +235,6 @@ def dataset_from_table(table: CsvTable, target: str, inputs: list[str]) -> Datas
         CsvError: a missing or unknown column, or a bad cell (file, line, column named).
         PlaygroundDataError: no inputs, the target among them, or too many inputs.
     """
-    # chainrule train's own encoders: the page's data is what `chainrule train` would use.
-    from ..cli.main import UsageError
-    from ..cli.train import _encode_target, _feature_encodings, _fit_loss, _target_task
-
     table.index(target, "target column")
     if not inputs:
         raise PlaygroundDataError("pick at least one input column")
@@ -247,15 +244,13 @@ def dataset_from_table(table: CsvTable, target: str, inputs: list[str]) -> Datas
         raise PlaygroundDataError("an input column is picked twice")
     for column in inputs:
         table.index(column, "input column")
+    # chainrule train's own encoders: the page's data is what `chainrule train` would use.
     try:
-        task, labels = _target_task(table, target, "auto")
+        task, labels = target_task(table, target)
         rows = np.arange(len(table))
-        encodings = _feature_encodings(table, inputs, rows, quiet=True)
-        encoding, y = _encode_target(table, target, task, labels, rows)
-    except UsageError as error:
+        preprocessing, X, y = fit_preprocessing(table, target, inputs, task, labels, rows)
+    except EncodingError as error:
         raise PlaygroundDataError(str(error)) from None
-    preprocessing = Preprocessing(tuple(encodings), encoding, _fit_loss(task))
-    X, _ = preprocessing.encode(table)
     if X.shape[1] > MAX_INPUTS:
         raise PlaygroundDataError(
             f"the chosen columns make {X.shape[1]} inputs (text columns give one per "

@@ -863,7 +863,7 @@ class Session:
 
     def model_metadata(self) -> dict[str, Any]:
         """What a saved model file carries besides its weights."""
-        from ..cli._preprocessing import PREPROCESSING_METADATA_KEY
+        from ..tables.preprocessing import PREPROCESSING_METADATA_KEY
 
         metadata: dict[str, Any] = {
             "playground": {

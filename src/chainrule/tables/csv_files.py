@@ -1,4 +1,4 @@
-"""CSV files for the command line: fast columnar reading with located errors, atomic writes.
+"""CSV files: fast columnar reading with located errors, atomic writes.
 
 A file is read into a :class:`CsvTable` of typed columns. Every column is decided once,
 after the whole file is read: a float64 array of its numbers, a mask of its missing
@@ -6,13 +6,14 @@ cells and, for columns holding text, the text of every cell.
 
 Two readers produce the same table:
 
-* the **fast** one (:mod:`._csv_arrow`) streams the file through pyarrow's CSV reader
+* the **fast** one (:mod:`.csv_arrow`) streams the file through pyarrow's CSV reader
   (installed with the ``all`` extra), converting each block of rows to numbers in
   vectorised code;
-* the **careful** one (:mod:`._csv_table`, beside the table itself) reads with Python's
+* the **careful** one (:mod:`.csv_table`, beside the table itself) reads with Python's
   :mod:`csv` module and knows the file line of every row.
 
-This module chooses the reader and holds what the command line does with the columns.
+This module chooses the reader and holds what ``chainrule train``, ``chainrule predict``
+and the playground do with the columns.
 
 Every problem with a user's file is a :class:`CsvError` whose message names the file,
 the line and the column (by name and by number, counting from 1) and says what to do.
@@ -39,24 +40,24 @@ import numpy as np
 
 from .._files import write_atomically
 from ..errors import ChainruleError
-from . import _csv_arrow
-from ._csv_table import BLANKS as BLANKS
-from ._csv_table import MAX_ECHO as MAX_ECHO
-from ._csv_table import MAX_LISTED as MAX_LISTED
-from ._csv_table import MISSING_CELLS as MISSING_CELLS
-from ._csv_table import NUMBER_PATTERN as NUMBER_PATTERN
-from ._csv_table import SEPARATORS as SEPARATORS
-from ._csv_table import Column as Column
-from ._csv_table import CsvError as CsvError
-from ._csv_table import CsvTable as CsvTable
-from ._csv_table import Dialect as Dialect
-from ._csv_table import _read_careful, _read_header
-from ._csv_table import check_header as check_header
-from ._csv_table import classify_cells as classify_cells
-from ._csv_table import listed as listed
-from ._csv_table import parse_number as parse_number
-from ._csv_table import shown as shown
-from ._csv_table import spreadsheet_safe as spreadsheet_safe
+from . import csv_arrow
+from .csv_table import BLANKS as BLANKS
+from .csv_table import MAX_ECHO as MAX_ECHO
+from .csv_table import MAX_LISTED as MAX_LISTED
+from .csv_table import MISSING_CELLS as MISSING_CELLS
+from .csv_table import NUMBER_PATTERN as NUMBER_PATTERN
+from .csv_table import SEPARATORS as SEPARATORS
+from .csv_table import Column as Column
+from .csv_table import CsvError as CsvError
+from .csv_table import CsvTable as CsvTable
+from .csv_table import Dialect as Dialect
+from .csv_table import _read_careful, _read_header
+from .csv_table import check_header as check_header
+from .csv_table import classify_cells as classify_cells
+from .csv_table import listed as listed
+from .csv_table import parse_number as parse_number
+from .csv_table import shown as shown
+from .csv_table import spreadsheet_safe as spreadsheet_safe
 
 #: A text column with more distinct values than this (and mostly distinct values) looks
 #: like an identifier or free text; default feature selection leaves it out.
@@ -165,8 +166,8 @@ def read_csv(
     announce = _progress(file, size) if progress and size >= LARGE_FILE_BYTES else None
     try:
         table = None
-        if fast is not False and header_line == 1 and (fast or _csv_arrow.available()):
-            table = _csv_arrow.read(file, header, dialect, announce)
+        if fast is not False and header_line == 1 and (fast or csv_arrow.available()):
+            table = csv_arrow.read(file, header, dialect, announce)
         if table is None:
             table = _read_careful(file, header, dialect, announce)
     finally:

@@ -1,8 +1,8 @@
 """A CSV file's typed columns, and the careful reader that reads them.
 
-:class:`CsvTable` holds a file as typed columns (see :mod:`._csv`, which chooses the
+:class:`CsvTable` holds a file as typed columns (see :mod:`.csv_files`, which chooses the
 reader). The **careful** reader here reads with Python's :mod:`csv` module and knows the
-file line of every row; the fast reader (:mod:`._csv_arrow`) builds the same table and
+file line of every row; the fast reader (:mod:`.csv_arrow`) builds the same table and
 leaves to this one whatever it cannot place, and both tables read their rows again
 here when a message needs a line number or a cell's text.
 """

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._csv import (
+from .csv_files import (
     MAX_ECHO,
     CsvError,
     CsvTable,

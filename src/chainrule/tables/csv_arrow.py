@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._csv_table import (
+from .csv_table import (
     BLANKS,
     MISSING_CELLS,
     NUMBER_PATTERN,
