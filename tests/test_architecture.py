@@ -1,4 +1,5 @@
-"""The layout's promises, read from the source: no import circles, no op named in the compiler."""
+"""The layout's promises, read from the source: no import circles among modules or folders,
+nothing below the command line imports it, no op named in the compiler."""
 
 from __future__ import annotations
 
@@ -160,6 +161,111 @@ def test_chainrule_modules_import_without_a_circle() -> None:
     edges = import_graph(PACKAGE, "chainrule")
     assert "chainrule.nn.modules" in edges and edges["chainrule.graph"]  # the tree was read
     assert import_circles(edges) == []
+
+
+# --- folders: the command line on top, nothing below it reaches up --------------------------
+
+#: The only modules outside ``chainrule.cli`` that may import it: ``python -m chainrule``.
+COMMAND_LINE = "chainrule.cli"
+COMMAND_LINE_ENTRIES = {"chainrule.__main__"}
+
+
+def folder_of(module: str, package: str) -> str:
+    """The folder a module lives in, as the layout counts it: a subpackage, or the module.
+
+    ``chainrule.cli.train`` -> ``chainrule.cli``; ``chainrule.tabular`` -> itself.
+    """
+    depth = package.count(".") + 2
+    return ".".join(module.split(".")[:depth])
+
+
+def folder_graph(edges: Edges, package: str) -> Edges:
+    """Folder -> {folder it imports: the line of the first such import}, between folders."""
+    folders: Edges = {}
+    for module, imported in edges.items():
+        here = folder_of(module, package)
+        crossing = folders.setdefault(here, {})
+        for target, line in imported.items():
+            there = folder_of(target, package)
+            if there != here:
+                crossing.setdefault(there, line)
+    return folders
+
+
+def imports_between(edges: Edges, package: str, group: list[str]) -> list[str]:
+    """Every import from one folder of ``group`` into another, as ``module (line n) -> module``."""
+    members = set(group)
+    return [
+        f"{module} (line {line}) -> {target}"
+        for module, imported in edges.items()
+        for target, line in imported.items()
+        if folder_of(module, package) in members
+        and folder_of(target, package) in members
+        and folder_of(target, package) != folder_of(module, package)
+    ]
+
+
+def importers_of(edges: Edges, package: str, folder: str, allowed: set[str]) -> list[str]:
+    """The modules outside ``folder`` (and not ``allowed``) that import it, with the line."""
+    return [
+        f"{module} (line {line}) -> {target}"
+        for module, imported in edges.items()
+        if folder_of(module, package) != folder and module not in allowed
+        for target, line in imported.items()
+        if folder_of(target, package) == folder
+    ]
+
+
+def test_folder_checks_find_a_loop_between_folders_and_an_import_of_the_command_line(
+    tmp_path: Path,
+) -> None:
+    """A loop of folders without a module circle, and a library module importing cli, are found."""
+    root = tmp_path / "pkg"
+    for folder in ("cli", "data", "model"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "__init__.py").write_text("")
+    (root / "__init__.py").write_text("")
+    (root / "__main__.py").write_text("from .cli.main import main\n")
+    (root / "cli" / "main.py").write_text("from ..data import reader\n")
+    (root / "cli" / "helpers.py").write_text("HELP = 1\n")
+    # data.reader -> model.fit -> data.columns: no module circle, but a folder loop.
+    (root / "data" / "reader.py").write_text("from ..model import fit\n")
+    (root / "data" / "columns.py").write_text("X = 1\n")
+    (root / "model" / "fit.py").write_text("import numpy\nfrom ..data import columns\n")
+    (root / "tabular.py").write_text("\n\nfrom .cli.helpers import HELP\n")
+    edges = import_graph(root, "pkg")
+    assert import_circles(edges) == []
+    folders = folder_graph(edges, "pkg")
+    assert folders["pkg.data"] == {"pkg.model": 1}
+    assert import_circles(folders) == [
+        "pkg.data, pkg.model: pkg.data (line 1) -> pkg.model (line 2) -> pkg.data"
+    ]
+    assert imports_between(edges, "pkg", ["pkg.data", "pkg.model"]) == [
+        "pkg.data.reader (line 1) -> pkg.model.fit",
+        "pkg.model.fit (line 2) -> pkg.data.columns",
+    ]
+    assert importers_of(edges, "pkg", "pkg.cli", {"pkg.__main__"}) == [
+        "pkg.tabular (line 3) -> pkg.cli.helpers"
+    ]
+
+
+def test_only_the_command_line_imports_chainrule_cli() -> None:
+    """Only ``python -m chainrule`` imports chainrule.cli from outside: the library sits below."""
+    edges = import_graph(PACKAGE, "chainrule")
+    assert edges["chainrule.__main__"] == {"chainrule.cli.main": 5}  # the check can see one
+    assert importers_of(edges, "chainrule", COMMAND_LINE, COMMAND_LINE_ENTRIES) == []
+
+
+def test_chainrule_folders_import_without_a_loop() -> None:
+    """No two folders of chainrule (subpackages or top-level modules) import each other."""
+    edges = import_graph(PACKAGE, "chainrule")
+    folders = folder_graph(edges, "chainrule")
+    assert "chainrule.tables" in folders["chainrule.cli"]  # the tree was read
+    circles = import_circles(folders)
+    crossings = [
+        imports_between(edges, "chainrule", group) for group in _strongly_connected(folders)
+    ]
+    assert circles == [], crossings
 
 
 # --- the compiler reads op rows and names no op ------------------------------------------
