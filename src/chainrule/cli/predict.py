@@ -18,7 +18,7 @@ from ..tables.csv_files import (
 )
 from ..tables.preprocessing import PREPROCESSING_METADATA_KEY, Preprocessing
 from .main import UsageError
-from .train import _column_list, add_dialect_arguments, check_output_path
+from .train import add_dialect_arguments, check_output_path, column_list
 
 DESCRIPTION = (
     "Predict with a model saved by 'chainrule train --save MODEL'. Reads the model and, "
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if output is not None:
         check_output_path(output, "-o")
     separator = parse_separator(args.sep) if args.sep is not None else None
-    keep = _column_list(args.keep, "--keep")
+    keep = column_list(args.keep, "--keep")
     model, preprocessing = load_trained(Path(args.model))
     decimal = args.decimal or preprocessing.decimal
     require = [

@@ -309,8 +309,8 @@ def run(args: argparse.Namespace) -> int:
         check_output_path(save_path, "--save")
 
     separator = parse_separator(args.sep) if args.sep is not None else None
-    excluded = _column_list(args.exclude, "--exclude")
-    requested = _column_list([args.features], "--features") if args.features is not None else None
+    excluded = column_list(args.exclude, "--exclude")
+    requested = column_list([args.features], "--features") if args.features is not None else None
     require = [(args.target, "target column")] + [(c, "column to exclude") for c in excluded]
     require += [(c, "feature column") for c in requested or []]
     table = read_csv(
@@ -482,7 +482,16 @@ def _best_epoch_line(history: Any, patience: int | None, validating: bool) -> st
     return f"{stopped}The model is epoch {best}'s, with the lowest validation loss {lowest:.6g}."
 
 
-def _column_list(values: list[str], option: str) -> list[str]:
+def column_list(values: list[str], option: str) -> list[str]:
+    """Column names given as comma-separated options (``--exclude a,b --exclude c``).
+
+    Args:
+        values: each option's text, as typed.
+        option: the option's name, for the message.
+
+    Raises:
+        UsageError: an empty name between commas.
+    """
     columns = []
     for value in values:
         for part in value.split(","):

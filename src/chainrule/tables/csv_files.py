@@ -39,7 +39,6 @@ from typing import IO
 import numpy as np
 
 from .._files import write_atomically
-from ..errors import ChainruleError
 from . import csv_arrow
 from .csv_table import BLANKS as BLANKS
 from .csv_table import MAX_ECHO as MAX_ECHO
@@ -65,10 +64,6 @@ MAX_DEFAULT_CATEGORIES = 50
 #: Files at least this large show progress while they are read.
 LARGE_FILE_BYTES = 8 << 20
 _SNIFF_BYTES = 1 << 16
-
-
-class PreprocessingError(ChainruleError, ValueError):
-    """A model file's ``chainrule train`` preprocessing is missing or malformed."""
 
 
 # --- dialects ---------------------------------------------------------------------------------

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ChainruleError
 from .csv_files import (
     MAX_ECHO,
     CsvError,
     CsvTable,
-    PreprocessingError,
     numeric_column,
     one_hot,
     shown,
@@ -45,8 +45,14 @@ __all__ = [
     "PREPROCESSING_VERSION",
     "ColumnEncoding",
     "Preprocessing",
+    "PreprocessingError",
     "TargetEncoding",
 ]
+
+
+class PreprocessingError(ChainruleError, ValueError):
+    """A model file's ``chainrule train`` preprocessing is missing or malformed."""
+
 
 #: A numeric target with at most this many distinct whole-number values is taken as
 #: class labels by ``--loss auto`` (0/1, ratings, digit classes); more is a regression.
