@@ -143,6 +143,17 @@ class CompiledStep:
         self.optimizer.step()
         return loss
 
+    def check_again(self) -> None:
+        """Verify the next flat replay of every kept trace again (with ``verify``).
+
+        For a step kept across uses (fit keeps a model's step between fit calls) whose
+        ``fn`` may read numbers other than its arguments and the parameters, which may
+        have changed since the trace was checked.
+        """
+        for program in self._programs.values():
+            if isinstance(program, _Program):
+                program.verified = False
+
     def _note(self, message: str) -> None:
         self.stats.notes.append(message)
         del self.stats.notes[:-20]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,6 +35,7 @@ from ._objective import (
     value_outputs,
 )
 from ._progress import Progress
+from ._reuse import kept_step
 
 if TYPE_CHECKING:
     from ..nn import Module
@@ -188,27 +190,26 @@ def fit(
         accuracy_rule = None  # a sigmoid regressor: its targets are not labels
 
     # Everything is checked: only now is anything built that could change the model.
-    optimizer_instance = make_optimizer(model, optimizer, lr)
+    optimizer_instance = make_optimizer(model, optimizer, lr, parameters)
     batch_loss = BatchLoss(
         objective,
         weighted=weights is not None,
         weight_decay=weight_decay,
-        decayed=decayed_parameters(model, value_model) if weight_decay else (),
+        decayed=decayed_parameters(model, value_model, parameters) if weight_decay else (),
         dtype=dtype,
         max_rows=max(n_train, 0 if validation is None else len(validation[0])),
     )
-    step: TensorStep | ValueStep = (
-        ValueStep(forward, batch_loss, optimizer_instance)
-        if value_model
-        else TensorStep(forward, batch_loss, optimizer_instance, compiled)
-    )
-    trainer = _Trainer(
-        step, batch_loss, forward, objective, value_model, accuracy_rule, train, validation,
-        batch_size=batch_size, shuffle=shuffle, rng=rng,
-    )  # fmt: skip
-
     history = History(monitor="val_loss" if validation is not None else "loss")
-    with np.errstate(all="ignore"):  # a blow-up is reported by the loop, not by numpy
+    with (
+        np.errstate(all="ignore"),  # a blow-up is reported by the loop, not by numpy
+        _training_step(model, parameters, forward, batch_loss, optimizer_instance,
+                       on_logits=objective.on_logits, value_model=value_model,
+                       compiled=compiled) as step,
+    ):  # fmt: skip
+        trainer = _Trainer(
+            step, batch_loss, forward, objective, value_model, accuracy_rule, train, validation,
+            batch_size=batch_size, shuffle=shuffle, rng=rng,
+        )  # fmt: skip
         run_epochs(
             history,
             trainer.epoch,
@@ -228,6 +229,31 @@ def fit(
     elif accuracy_rule is not None and not history.interrupted:
         _warn_if_no_progress(history, trainer, optimizer_instance)
     return history
+
+
+@contextmanager
+def _training_step(
+    model: Any,
+    parameters: list[Any],
+    forward: Callable[[Any], Any],
+    batch_loss: BatchLoss,
+    optimizer: Any,
+    *,
+    on_logits: bool,
+    value_model: bool,
+    compiled: bool,
+) -> Iterator[TensorStep | ValueStep]:
+    """The step fit trains with: the model's compiled step kept from its last fit when
+    it computes the same (else a new one, kept for the next fit), an eager one when
+    ``compiled`` is False, the neuron-level step for a NeuronMLP."""
+    if value_model:
+        yield ValueStep(forward, batch_loss, optimizer)
+    elif not compiled:
+        yield TensorStep(forward, batch_loss, optimizer, compiled=False)
+    else:
+        with kept_step(model, parameters, forward, batch_loss, optimizer,
+                       on_logits=on_logits) as step:  # fmt: skip
+            yield step
 
 
 def _training_arrays(

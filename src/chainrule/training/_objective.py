@@ -191,9 +191,22 @@ def _canonical_loss_of(loss: Any, nn: Any) -> str | None:
     return None
 
 
-def make_optimizer(model: Any, optimizer: Any, lr: Any) -> Optimizer:
-    """The optimizer to train with (built only after every check has passed)."""
+def make_optimizer(
+    model: Any, optimizer: Any, lr: Any, parameters: Sequence[Any] | None = None
+) -> Optimizer:
+    """The optimizer to train with (built only after every check has passed).
+
+    Args:
+        model: the model trained.
+        optimizer: ``"sgd"``, ``"adam"`` or an optimizer instance (checked to hold
+            the model's parameters).
+        lr: the learning rate, or None for the optimizer's default (or its own).
+        parameters: ``model.parameters()`` if the caller has them already.
+    """
     from .. import optim
+
+    if parameters is None:
+        parameters = model.parameters()
 
     if isinstance(optimizer, str):
         key = optimizer.strip().lower()
@@ -203,11 +216,7 @@ def make_optimizer(model: Any, optimizer: Any, lr: Any) -> Optimizer:
                 "chainrule.optim optimizer instance"
             )
         rate = check_lr(_DEFAULT_LR[key] if lr is None else lr)
-        return (
-            optim.SGD(model.parameters(), lr=rate)
-            if key == "sgd"
-            else optim.Adam(model.parameters(), lr=rate)
-        )
+        return optim.SGD(parameters, lr=rate) if key == "sgd" else optim.Adam(parameters, lr=rate)
     if not (callable(getattr(optimizer, "step", None)) and hasattr(optimizer, "zero_grad")):
         raise FitSettingError(
             f"optimizer must be 'sgd', 'adam' or an optimizer with step() and zero_grad(), "
@@ -215,7 +224,7 @@ def make_optimizer(model: Any, optimizer: Any, lr: Any) -> Optimizer:
         )
     check_lr(optimizer.lr if lr is None else lr)
     own = {id(p) for p in getattr(optimizer, "params", ())}
-    if not any(id(p) in own for p in model.parameters()):
+    if not any(id(p) in own for p in parameters):
         raise FitSettingError(
             "the optimizer was built for other parameters than this model's: create it "
             "with optimizer=SGD(model.parameters(), lr=...)"
@@ -430,15 +439,20 @@ class BatchLoss:
         return loss
 
 
-def decayed_parameters(model: Any, value_model: bool) -> list[Any]:
-    """The parameters weight decay applies to: the weights, not the biases."""
+def decayed_parameters(
+    model: Any, value_model: bool, parameters: Sequence[Any] | None = None
+) -> list[Any]:
+    """The parameters weight decay applies to: the weights, not the biases
+    (``parameters``: ``model.parameters()`` if the caller has them already)."""
     if value_model:
         # NeuronMLP.weights[k][i] is unit i's row of incoming weights, its bias weight last.
         rows = [row for layer in getattr(model, "weights", ()) for row in layer]
         if getattr(model, "bias", False):
             return [weight for row in rows for weight in row[:-1]]
         return [weight for row in rows for weight in row]
-    return [p for p in model.parameters() if p.data.ndim >= 2]
+    if parameters is None:
+        parameters = model.parameters()
+    return [p for p in parameters if p.data.ndim >= 2]
 
 
 # --- training steps ----------------------------------------------------------------------
@@ -451,6 +465,8 @@ class TensorStep:
     then replayed flat into preallocated buffers: bit for bit what the eager step
     computes. After each call, :attr:`outputs` holds the model's outputs on the batch
     (before the update) when it can be read without another forward pass, else None.
+    A compiled step outlives one fit: :meth:`rebind` trains it with another fit's
+    optimizer (and that fit's loss and forward) on the programs already recorded.
 
     Args:
         forward: the model's forward pass (or its logits) on a batch of inputs.
@@ -480,19 +496,69 @@ class TensorStep:
         # its buffer was checked to still hold the outputs after the step.
         self._traced: dict[int, Tensor] = {}
         self._checked: dict[int, bool] = {}
+        # Batch lengths whose check could not ride on the compiled step's own first-replay
+        # verification (which runs the eager forward anyway): they run a forward of their own.
+        self._unverified: set[int] = set()
         self._replay: Any = None
         self._fresh: np.ndarray | None = None
+        self._expecting = False
+        self._expected: np.ndarray | None = None
         if compiled:
             from .. import compile as compile_step
 
             self._replay = compile_step(self._objective, optimizer=optimizer)
 
+    @property
+    def compiled(self) -> bool:
+        """Whether the step replays recorded programs (False: every step runs eagerly)."""
+        return self._replay is not None
+
+    def rebind(
+        self,
+        forward: Callable[[np.ndarray], Tensor],
+        loss: BatchLoss,
+        optimizer: Optimizer,
+        *,
+        check_again: bool,
+    ) -> None:
+        """Train with another fit's optimizer, loss and forward on the recorded programs.
+
+        Args:
+            forward: the model's forward (the same computation the programs recorded).
+            loss: a BatchLoss computing what the recorded one computed (same objective,
+                weighting, weight decay and dtype; its row count may differ).
+            optimizer: the optimizer whose ``step()`` follows each replayed backward.
+            check_again: compare the next flat replay of every program with an eager
+                call bit for bit again (when the forward may read numbers other than
+                the parameters, which may have changed since the programs were recorded).
+        """
+        self.forward = forward
+        self.loss = loss
+        self.optimizer = optimizer
+        self.outputs = None
+        if self._replay is not None:
+            self._replay.optimizer = optimizer
+            if check_again:
+                self._replay.check_again()
+
+    def release(self) -> None:
+        """Drop the references to one fit's model, loss and optimizer (kept between fits)."""
+        self.forward = _unbound_forward
+        self.outputs = None
+        self._fresh = self._expected = None
+
     def _objective(self, batch_X: np.ndarray, *arrays: np.ndarray) -> Tensor:
         outputs = self.forward(batch_X)
-        if outputs.requires_grad:  # the recorded (not a verifying, gradient-free) call
-            self._traced[len(batch_X)] = outputs
+        rows = len(batch_X)
+        if outputs.requires_grad:  # a recording (not a verifying, gradient-free call)
+            self._traced[rows] = outputs
+            self._checked.pop(rows, None)  # a new program: its buffers are checked anew
             # Copied now: a new recording then plans new buffers for the tensors.
             self._fresh = outputs.data.copy()
+        elif self._expecting:
+            # The compiled step's first-replay check runs the eager forward before the
+            # update: its outputs are what the traced buffer must hold after the step.
+            self._expected = outputs.data.copy()
         return self.loss(outputs, *arrays)
 
     @property
@@ -523,24 +589,38 @@ class TensorStep:
             return float(loss.data)
         rows = len(batch_X)
         checked = self._checked.get(rows)
-        expected = None
-        if checked is None and rows in self._traced:
-            # Once per shape: is the traced output buffer still the outputs after a replay
-            # (the program may reuse it for a later value)? Compared bit for bit.
+        unchecked = checked is None and rows in self._traced
+        self._expected = None
+        if unchecked and rows in self._unverified:
+            # Is the traced output buffer still the outputs after a replay (the program
+            # may reuse it for a later value)? Compared bit for bit, once per shape.
             with no_grad():
-                expected = self.forward(batch_X).data.copy()
+                self._expected = self.forward(batch_X).data.copy()
         self._fresh = None
-        value = float(self._replay(batch_X, *arrays).data)
+        self._expecting = unchecked
+        try:
+            value = float(self._replay(batch_X, *arrays).data)
+        finally:
+            self._expecting = False
         if self._fresh is not None:  # fn ran (a recording): its outputs were copied
             self.outputs = self._fresh
             return value
         traced = self._traced.get(rows)
-        if expected is not None and traced is not None:
-            checked = self._checked[rows] = bool(
-                traced.data.shape == expected.shape and traced.data.tobytes() == expected.tobytes()
-            )
+        if unchecked and traced is not None:
+            expected = self._expected
+            if expected is None:  # no eager forward ran: check with one of our own next time
+                self._unverified.add(rows)
+            else:
+                checked = self._checked[rows] = bool(
+                    traced.data.shape == expected.shape
+                    and traced.data.tobytes() == expected.tobytes()
+                )
         self.outputs = traced.data if (checked and traced is not None) else None
         return value
+
+
+def _unbound_forward(batch_X: np.ndarray) -> Tensor:
+    raise RuntimeError("this training step is not bound to a model: call rebind() first")
 
 
 class ValueStep:
