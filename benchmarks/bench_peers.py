@@ -10,10 +10,12 @@ Sides (each optional: a missing package is skipped with a note): hand numpy; the
 matrix products alone (the BLAS limit, printed as each row's floor with every side's
 ratio to it); chainrule eager; chainrule compiled (``chainrule.compile(loss,
 optimizer=sgd)``); chainrule compile(step) (``chainrule.compile(train_step)``, the form
-that wraps a whole eager step); chainrule fit (``chainrule.fit``, per training step,
-its set-up included); PyTorch eager; torch.compile; JAX jit;
-HIPS autograd; scikit-learn's MLP ``partial_fit``; and on the small rows the scalar
-engines: micrograd and chainrule's Value (one node per scalar, row by row).
+that wraps a whole eager step); chainrule fit (``chainrule.fit``, per training step:
+each call a whole fit on the same model, so a later fit's set-up is spread over its
+epochs; the first fit of a fresh model is timed apart in its own table); PyTorch
+eager; torch.compile; JAX jit; HIPS autograd; scikit-learn's MLP ``partial_fit``; and
+on the small rows the scalar engines: micrograd and chainrule's Value (one node per
+scalar, row by row).
 
 Usage::
 
@@ -64,6 +66,8 @@ class Side:
     traced_memory: bool = True  # whether tracemalloc sees its allocations
     describe: Callable[[], str] = lambda: ""
     steps_per_call: int = 1  # training steps one call of ``step`` runs (fit: several)
+    # One-time costs timed apart from the steps (fit: a first and a later fit), seconds.
+    setup: Callable[[], dict[str, float]] | None = None
 
 
 # --- hand-written numpy -----------------------------------------------------------------
@@ -249,53 +253,69 @@ def make_chainrule_compiled_step(workload: Workload, dtype: Any) -> Side:
     return Side(step, describe=describe)
 
 
-#: Epochs (one step each) per call of the ``chainrule.fit`` side: each call is a whole
-#: fit (checks, recording the step, the epochs), so the figure includes its set-up
-#: spread over this many steps, as a user's run of that many epochs would.
-FIT_EPOCHS = 20
-FIT_EPOCHS_LARGE = 4
+#: Epochs (one step each) per call of the ``chainrule.fit`` side. Every call is a whole
+#: fit on the same model (its checks, its loop, the step the model kept from its first
+#: fit), so the per-step figure carries 1/epochs of a later fit's set-up, as a user's
+#: run of that many epochs would. 3→2→1 runs the Titanic experiment's 1,500 epochs.
+#: The first fit of a fresh model (recording and planning the step) is timed apart.
+FIT_EPOCHS = {"titanic": 1500, "large": 4}
+FIT_EPOCHS_DEFAULT = 20
+#: Fresh models whose first fit (one epoch) is timed for the set-up table.
+SETUP_MODELS = 7
+
+
+def fit_epochs(workload: Workload) -> int:
+    """Epochs per call of the fit side on this workload."""
+    return FIT_EPOCHS.get(workload.name, FIT_EPOCHS_DEFAULT)
 
 
 def make_chainrule_fit(workload: Workload, dtype: Any) -> Side:
     """chainrule.fit on an nn.MLP with the same weights: one batch per epoch, no
-    shuffling, SGD; timed per training step (each call runs FIT_EPOCHS epochs)."""
+    shuffling, SGD; timed per training step (each call runs fit_epochs(workload)
+    epochs), its set-up (a first and a later one-epoch fit) timed apart."""
     import chainrule as cr
     from chainrule import nn
 
     output = "sigmoid" if workload.loss == "log_loss" else None
-    model = nn.MLP(
-        list(workload.sizes),
-        activation=workload.activation,
-        output_activation=output,
-        dtype=np.dtype(dtype).name,
-    )
-    for param, value in zip(
-        model.parameters(), [a for pair in workload.weights(dtype) for a in pair], strict=True
-    ):
-        param.data[...] = value
     x, y = workload.data(dtype)
     loss = {"log_loss": "log_loss", "mse": "mse", "cross_entropy": "cross_entropy"}[workload.loss]
+
+    def new_model() -> Any:
+        model = nn.MLP(
+            list(workload.sizes),
+            activation=workload.activation,
+            output_activation=output,
+            dtype=np.dtype(dtype).name,
+        )
+        weights = [a for pair in workload.weights(dtype) for a in pair]
+        for param, value in zip(model.parameters(), weights, strict=True):
+            param.data[...] = value
+        return model
+
+    def train(model: Any, epochs: int) -> Any:
+        return cr.fit(model, x, y, loss=loss, optimizer="sgd", lr=workload.lr, epochs=epochs,
+                      batch_size=workload.batch, shuffle=False, progress=False)  # fmt: skip
+
+    model = new_model()
     first: list[float] = []
-    epochs = FIT_EPOCHS if workload.name != "large" else FIT_EPOCHS_LARGE
+    epochs = fit_epochs(workload)
 
     def step() -> float:
-        history = cr.fit(
-            model,
-            x,
-            y,
-            loss=loss,
-            optimizer="sgd",
-            lr=workload.lr,
-            epochs=epochs,
-            batch_size=workload.batch,
-            shuffle=False,
-            progress=False,
-        )
+        history = train(model, epochs)
         if not first:
             first.append(float(history.loss[0]))
         return first[0]
 
-    return Side(step, steps_per_call=epochs)
+    def setup() -> dict[str, float]:
+        """Median seconds of a fresh model's first one-epoch fit and of its second."""
+        fresh, later = [], []
+        for _ in range(SETUP_MODELS):
+            model = new_model()
+            fresh.append(time_once(lambda: train(model, 1), 1))  # noqa: B023
+            later.append(time_once(lambda: train(model, 1), 1))  # noqa: B023
+        return {"first fit": median(fresh), "later fit": median(later)}
+
+    return Side(step, steps_per_call=epochs, setup=setup)
 
 
 # --- PyTorch ------------------------------------------------------------------------------
@@ -638,11 +658,14 @@ def worker(side_name: str, workload_name: str, dtype_name: str, memory: bool) ->
         if count >= 3 and time.perf_counter() - started > 1.0:
             break
         side.step()
-    answer(first_loss=first_loss, note=side.describe())
+    answer(first_loss=first_loss, note=side.describe(), steps_per_call=side.steps_per_call)
     for line in sys.stdin:
         command = line.split()
         if not command or command[0] == "quit":
             return
+        if command[0] == "setup":
+            answer(setup=side.setup() if side.setup is not None else {})
+            continue
         answer(seconds=time_once(side.step, int(command[1])) / side.steps_per_call)
 
 
@@ -674,6 +697,7 @@ class Worker:
         import subprocess
 
         self.side = side
+        self.steps_per_call = 1  # training steps per timed call (from the worker's hello)
         arguments = [sys.executable, __file__, "--worker", side, workload.name, dtype_name]
         if memory:
             arguments.append("--memory")
@@ -695,6 +719,13 @@ class Worker:
         if not line:
             return {"error": "the worker process ended without answering"}
         result: dict[str, Any] = json.loads(line)
+        return result
+
+    def setup(self) -> dict[str, float]:
+        """The side's one-time costs in seconds (empty for sides without any)."""
+        assert self.process.stdin is not None
+        self.process.stdin.write("setup\n")
+        result: dict[str, float] = self.read().get("setup", {})
         return result
 
     def time(self, steps: int) -> float:
@@ -727,6 +758,7 @@ SIDES: dict[str, tuple[Callable[[Workload, Any], Side], str | None]] = {
     "chainrule Value": (make_chainrule_value, "chainrule"),
 }
 SCALAR_SIDES = ("micrograd", "chainrule Value")
+SETUP_SIDES = ("chainrule fit",)  # sides whose one-time set-up is timed apart
 # Pause between samples of different processes: idle BLAS/OpenMP threads spin for a
 # while after their last call and would steal the next process's cores.
 PAUSE = 0.3
@@ -739,8 +771,9 @@ def _applies(name: str, workload: Workload, dtype: Any) -> bool:
 
 def bench_workload(
     workload: Workload, dtype_name: str, names: list[str], repeats: int
-) -> tuple[dict[str, float], list[str]]:
-    """Median seconds per step of every side on one workload and dtype, and notes."""
+) -> tuple[dict[str, float], list[str], dict[str, dict[str, float]]]:
+    """Median seconds per step of every side on one workload and dtype, notes, and the
+    one-time costs of the sides that have them (fit's first and later fits)."""
     dtype = np.dtype(dtype_name).type
     workers = [Worker(n, workload, dtype_name) for n in names if _applies(n, workload, dtype)]
     notes: list[str] = []
@@ -754,6 +787,7 @@ def bench_workload(
             handle.close()
             continue
         ready.append(handle)
+        handle.steps_per_call = int(hello.get("steps_per_call", 1))
         if hello.get("note"):
             notes.append(f"{handle.side}: {hello['note']}")
         if handle.side == "BLAS limit":
@@ -764,7 +798,7 @@ def bench_workload(
             notes.append(f"{handle.side}: first loss {hello['first_loss']!r} ≠ {reference!r}")
     inner = {}
     for handle in ready:
-        once = handle.time(1)
+        once = handle.time(1) * handle.steps_per_call  # seconds per call
         inner[handle.side] = (
             1 if handle.side in SCALAR_SIDES else max(1, min(5000, int(0.05 / once)))
         )
@@ -776,9 +810,13 @@ def bench_workload(
                 continue
             time.sleep(PAUSE)
             samples[handle.side].append(handle.time(inner[handle.side]))
+    setups: dict[str, dict[str, float]] = {}
     for handle in ready:
+        if handle.side in SETUP_SIDES:  # timed alone, after every side's samples
+            time.sleep(PAUSE)
+            setups[handle.side] = handle.setup()
         handle.close()
-    return {side: median(values) for side, values in samples.items()}, notes
+    return {side: median(values) for side, values in samples.items()}, notes, setups
 
 
 def run(args: argparse.Namespace) -> None:
@@ -807,8 +845,8 @@ def run(args: argparse.Namespace) -> None:
         rows = []
         for workload in workloads_named(args.workloads):
             repeats = args.repeats if workload.name != "large" else max(3, args.repeats // 3)
-            medians, notes = bench_workload(workload, dtype_name, names, repeats)
-            rows.append((workload, medians))
+            medians, notes, setups = bench_workload(workload, dtype_name, names, repeats)
+            rows.append((workload, medians, setups))
             print(
                 f"- {workload.title}, {dtype_name}: "
                 f"first loss {workload.reference_loss(np.float64):.6g}; "
@@ -822,7 +860,7 @@ def run(args: argparse.Namespace) -> None:
         print()
         print("| workload | " + " | ".join(names) + " |")
         print("|" + "---|" * (len(names) + 1))
-        for workload, medians in rows:
+        for workload, medians, _ in rows:
             base = medians.get("numpy")
             cells = []
             for name in names:
@@ -831,6 +869,8 @@ def run(args: argparse.Namespace) -> None:
                 cells.append(format_ms(seconds) + ratio)
             print(f"| {workload.title} | " + " | ".join(cells) + " |")
         print()
+        if "chainrule fit" in names:
+            fit_notes(dtype_name, rows)
         if "BLAS limit" in names:
             print(f"## {dtype_name}: the BLAS floor (the step's matrix products alone) and")
             print("each side's ratio to it")
@@ -838,7 +878,7 @@ def run(args: argparse.Namespace) -> None:
             others = [name for name in names if name != "BLAS limit"]
             print("| workload | BLAS floor (ms) | " + " | ".join(others) + " |")
             print("|" + "---|" * (len(others) + 2))
-            for workload, medians in rows:
+            for workload, medians, _ in rows:
                 floor = medians.get("BLAS limit")
                 cells = [
                     f"{medians[name] / floor:.2f}×" if floor and medians.get(name) else "–"
@@ -856,6 +896,34 @@ def run(args: argparse.Namespace) -> None:
                 seconds = import_time(module)
                 print(f"- import {module}: {'failed' if seconds is None else f'{seconds:.3f}'}")
         print()
+
+
+def fit_notes(
+    dtype_name: str, rows: list[tuple[Workload, dict[str, float], dict[str, dict[str, float]]]]
+) -> None:
+    """What the fit column holds, and fit's set-up timed apart from its steps."""
+    print("chainrule fit: each timed call is a whole `fit` on the same model of "
+          + ", ".join(f"{fit_epochs(w)} epochs ({w.title})" for w, _, _ in rows)
+          + ", one batch per epoch; the figure is per step (epoch), so it carries that "
+          "share of a later fit's set-up (checks, loop, the step the model kept).")  # fmt: skip
+    print()
+    print(f"## {dtype_name}: fit's set-up, timed apart (median of {SETUP_MODELS} fresh models)")
+    print()
+    print("A one-epoch fit: the first on a fresh model (recording and planning the step)")
+    print("and the next on the same model (the step kept); in ms and in hand numpy steps.")
+    print()
+    print("| workload | hand numpy step (ms) | first fit, 1 epoch (ms) | later fit, 1 epoch (ms) |")
+    print("|---|---|---|---|")
+    for workload, medians, setups in rows:
+        base = medians.get("numpy")
+        costs = setups.get("chainrule fit", {})
+        cells = []
+        for key in ("first fit", "later fit"):
+            seconds = costs.get(key)
+            ratio = f" ({seconds / base:.1f} steps)" if seconds and base else ""
+            cells.append(format_ms(seconds) + ratio)
+        print(f"| {workload.title} | {format_ms(base)} | " + " | ".join(cells) + " |")
+    print()
 
 
 def memory_table(args: argparse.Namespace, names: list[str]) -> None:
