@@ -327,6 +327,30 @@ def test_upload_reads_csv_and_reports_located_errors(client: TestClient) -> None
     assert response.status_code == 413 and "limit" in response.json()["error"]
 
 
+def test_upload_with_missing_cells_leaves_those_rows_out(client: TestClient) -> None:
+    """A missing cell in a used column costs its row (chainrule train --impute drop), and
+    the page says how many rows were left out, instead of suggesting an option it lacks."""
+    sid = _new(client)["session"]
+    gappy = b"height,weight,kind\n1.0,,a\n2.0,1.5,b\n,0.5,a\n4.0,2.5,b\n5.0,1.0,a\n6.0,2.0,b\n"
+    client.post(f"/api/session/{sid}/upload", params={"name": "gappy.csv"}, content=gappy)
+    snap = client.post(
+        f"/api/session/{sid}/data", json={"target": "kind", "inputs": ["height", "weight"]}
+    ).json()
+    assert snap["data"]["rows"] == 4
+    assert "dropped 2 of 6 rows with missing values" in snap["data"]["title"]
+    # A column without gaps keeps every row.
+    snap = client.post(
+        f"/api/session/{sid}/data", json={"target": "kind", "inputs": ["weight"]}
+    ).json()
+    assert snap["data"]["rows"] == 5
+    empty = b"height,kind\n,a\n,b\n"
+    client.post(f"/api/session/{sid}/upload", params={"name": "empty.csv"}, content=empty)
+    message = _error(
+        client.post(f"/api/session/{sid}/data", json={"target": "kind", "inputs": ["height"]})
+    )
+    assert "every row has a missing value" in message and "--impute" not in message
+
+
 def test_bad_bodies_and_unknown_sessions_get_clear_errors(client: TestClient) -> None:
     """Non-JSON bodies, NaN, huge bodies and unknown sessions answer with a message, not a crash."""
     sid = _new(client)["session"]

@@ -21,7 +21,7 @@ import numpy as np
 from ..datasets import load_titanic
 from ..errors import ChainruleError
 from ..tables.csv_files import CsvError, CsvTable, read_csv
-from ..tables.encoding import EncodingError, fit_preprocessing, target_task
+from ..tables.encoding import EncodingError, drop_missing, fit_preprocessing, target_task
 from ..tables.preprocessing import Preprocessing
 
 #: Uploads larger than this many bytes are refused before they are read.
@@ -244,11 +244,19 @@ def dataset_from_table(table: CsvTable, target: str, inputs: list[str]) -> Datas
         raise PlaygroundDataError("an input column is picked twice")
     for column in inputs:
         table.index(column, "input column")
-    # chainrule train's own encoders: the page's data is what `chainrule train` would use.
+    # chainrule train's own encoders: the page's data is what `chainrule train --impute
+    # drop` would use (the page has no --impute to offer, so a missing cell costs its row,
+    # as the Titanic preset's missing ages do).
+    dropped: list[str] = []
+    table = drop_missing(table, [target, *inputs], dropped.append)
     try:
         task, labels = target_task(table, target)
         rows = np.arange(len(table))
-        preprocessing, X, y = fit_preprocessing(table, target, inputs, task, labels, rows)
+        # Stored as train stores it: "drop" only when rows were left out.
+        impute = "drop" if dropped else None
+        preprocessing, X, y = fit_preprocessing(
+            table, target, inputs, task, labels, rows, impute=impute
+        )
     except EncodingError as error:
         raise PlaygroundDataError(str(error)) from None
     if X.shape[1] > MAX_INPUTS:
@@ -258,7 +266,7 @@ def dataset_from_table(table: CsvTable, target: str, inputs: list[str]) -> Datas
         )
     return Dataset(
         "upload",
-        str(table.path),
+        str(table.path) + "".join(f" ({note})" for note in dropped),
         np.ascontiguousarray(X, dtype=np.float64),
         y,
         preprocessing.input_names,
