@@ -192,3 +192,41 @@ def test_program_loops_first_then_runs_its_generated_function_alike() -> None:
         program()
     assert order == [0, 1, 2] * (GENERATE_AFTER + 2)
     assert program._function is not None
+
+
+def test_replay_matches_transpose_and_reduction_params_by_identity(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A replayed step's .T, sum(axis=...) and mean() find their recorded params by
+    identity, never comparing dicts, and train as eager mode does."""
+    from chainrule.compile.recording import _Replayer
+
+    (compiled_params, eager_params) = _pair(np.float64)
+
+    def body(params: list[cr.Tensor], x: np.ndarray) -> cr.Tensor:
+        weight, bias = params
+        h = cr.tensor(x) @ weight.T.T + bias
+        return h.sum(axis=0).sum(axis=0, keepdims=1).mean() + (h * h).mean(axis=(0, 1))
+
+    step = cr.compile(_step(compiled_params, body))
+    eager = _step(eager_params, body)
+    x = np.random.default_rng(1).normal(size=(4, 3))
+    assert _same(step(x).data, eager(x).data)  # the recording
+
+    def compared(*_: Any) -> bool:
+        raise AssertionError("a replayed op compared its params as dicts")
+
+    monkeypatch.setattr(_Replayer, "_same_params", staticmethod(compared))
+    for _ in range(3):
+        assert _same(step(x).data, eager(x).data)
+    assert step.stats.replays == 3 and step.stats.divergences == 0
+    assert all(_same(a.data, b.data) for a, b in zip(compiled_params, eager_params))
+
+
+def test_reduction_params_keep_their_meaning_when_shared() -> None:
+    """Shared reduction params say what was asked: keepdims=1 keeps the axis like True."""
+    t = cr.tensor(np.ones((2, 3)), requires_grad=True)
+    assert t.sum(axis=1, keepdims=1).params is t.sum(axis=1, keepdims=True).params
+    assert t.sum(axis=1, keepdims=1).shape == (2, 1)
+    assert t.sum(axis=[0, 1]).params == {"axis": (0, 1), "keepdims": False}
+    assert t.max(axis=0).params is not t.sum(axis=1).params

@@ -178,7 +178,7 @@ class Tensor(Node):
 
     @property
     def T(self) -> Tensor:
-        return self.transpose()
+        return Tensor._apply(ops.TRANSPOSE, (self,), _ALL_AXES_REVERSED)
 
     def __len__(self) -> int:
         if self.data.ndim == 0:
@@ -336,7 +336,7 @@ class Tensor(Node):
         return self._binary(ops.MATMUL, other, "@")
 
     def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
-        return Tensor._apply(ops.SUM, (self,), {"axis": _axis(axis), "keepdims": keepdims})
+        return Tensor._apply(ops.SUM, (self,), _reduction_params(axis, keepdims))
 
     def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         total = self.sum(axis, keepdims)
@@ -344,10 +344,10 @@ class Tensor(Node):
         return total * (1.0 / count) if count else total * float("nan")
 
     def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
-        return Tensor._apply(ops.MAX, (self,), {"axis": _axis(axis), "keepdims": keepdims})
+        return Tensor._apply(ops.MAX, (self,), _reduction_params(axis, keepdims))
 
     def logsumexp(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
-        return Tensor._apply(ops.LOGSUMEXP, (self,), {"axis": _axis(axis), "keepdims": keepdims})
+        return Tensor._apply(ops.LOGSUMEXP, (self,), _reduction_params(axis, keepdims))
 
     def softmax(self, axis: int = -1) -> Tensor:
         return Tensor._apply(ops.SOFTMAX, (self,), {"axis": axis})
@@ -361,7 +361,9 @@ class Tensor(Node):
 
     def transpose(self, *axes: Any) -> Tensor:
         order = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], Sequence) else axes
-        return Tensor._apply(ops.TRANSPOSE, (self,), {"axes": order or None})
+        return Tensor._apply(
+            ops.TRANSPOSE, (self,), {"axes": order} if order else _ALL_AXES_REVERSED
+        )
 
     # --- gradients ------------------------------------------------------------------
 
@@ -473,6 +475,26 @@ def _axis(axis: Any) -> Any:
     if axis is None or isinstance(axis, (int, np.integer)):
         return axis
     return tuple(int(a) for a in axis)
+
+
+# A step applies its reductions and transposes with the same few parameters every time.
+# Handing out one shared dict per parameter set (never mutated: ops only read params)
+# lets a replayed step (chainrule.compile) match an op's params to its recording by
+# identity instead of comparing dicts.
+_ALL_AXES_REVERSED: dict[str, Any] = {"axes": None}
+_REDUCTION_PARAMS: dict[tuple[Any, bool], dict[str, Any]] = {}
+
+
+def _reduction_params(axis: Any, keepdims: bool) -> dict[str, Any]:
+    """The params of a reduction over ``axis`` (shared dicts for the common sets)."""
+    axis = _axis(axis)
+    key = (axis, bool(keepdims))
+    params = _REDUCTION_PARAMS.get(key)
+    if params is None:
+        params = {"axis": axis, "keepdims": key[1]}
+        if len(_REDUCTION_PARAMS) < 64:  # a handful in practice; never grows unbounded
+            _REDUCTION_PARAMS[key] = params
+    return params
 
 
 def _plain_index(index: Any) -> Any:
