@@ -619,3 +619,39 @@ def test_recording_block_restores_the_mode_after_nesting_and_errors() -> None:
             raise KeyError("inside")
         assert grad_mode().recorder is outer
     assert grad_mode() is before
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_product_kernel_gives_matmul_bits_on_every_layout(dtype: Any) -> None:
+    """The compiled 2-D product (np.dot where it can write out directly) gives np.matmul's
+    bits for C-ordered and transposed operands, inf and NaN included."""
+    rng = np.random.default_rng(3)
+    for (n, k, m), a_transposed, b_transposed in itertools.product(
+        [(891, 2, 3), (16, 64, 1), (1, 3, 2), (128, 10, 256), (0, 3, 2)],
+        [False, True],
+        [False, True],
+    ):
+        a = rng.normal(size=(k, n) if a_transposed else (n, k)).astype(dtype)
+        b = rng.normal(size=(m, k) if b_transposed else (k, m)).astype(dtype)
+        a, b = (a.T if a_transposed else a), (b.T if b_transposed else b)
+        if a.size:
+            a.flat[0], b.flat[-1] = np.inf, np.nan
+        out = np.empty((n, m), dtype)
+        instruction = ops._product_into(a, b, out)
+        assert instruction.func is np.dot
+        with np.errstate(invalid="ignore"):  # inf - inf in the sums; matmul warns alike
+            instruction()
+            expected = np.matmul(a, b)
+        assert _same_bits(out, expected), ((n, k, m), a_transposed, b_transposed)
+
+
+def test_product_kernel_uses_matmul_where_dot_cannot_write_out() -> None:
+    """A destination that is not C-ordered, or overlaps an operand, gets np.matmul."""
+    a, b = np.ones((4, 3)), np.ones((3, 4))
+    transposed_out = np.empty((4, 4)).T
+    assert ops._product_into(a, b, transposed_out).func is np.matmul
+    square = np.ones((4, 4))
+    overlapping = ops._product_into(square, np.eye(4), square)
+    assert overlapping.func is np.matmul
+    overlapping()
+    assert np.array_equal(square, np.ones((4, 4)))
