@@ -12,7 +12,13 @@ import pytest
 
 import chainrule as cr
 from chainrule import optim
-from chainrule.compile.straightline import _CHUNK, GENERATE_AFTER, Program, straight_line
+from chainrule.compile.straightline import (
+    _CHUNK,
+    GENERATE_AFTER,
+    Program,
+    positional,
+    straight_line,
+)
 
 DTYPES = (np.float32, np.float64)
 
@@ -230,3 +236,39 @@ def test_reduction_params_keep_their_meaning_when_shared() -> None:
     assert t.sum(axis=1, keepdims=1).shape == (2, 1)
     assert t.sum(axis=[0, 1]).params == {"axis": (0, 1), "keepdims": False}
     assert t.max(axis=0).params is not t.sum(axis=1).params
+
+
+def test_positional_passes_out_and_reduction_axes_by_position_with_the_same_result() -> None:
+    """positional() turns ufunc and ufunc.reduce calls with out= into positional calls
+    writing the same bits, and leaves every other call as it is."""
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+    cases = [
+        (functools.partial(np.multiply, a, b, out=np.empty((5, 3))), (np.multiply, 3)),
+        (functools.partial(np.tanh, a, out=np.empty((5, 3))), (np.tanh, 2)),
+        (functools.partial(np.add.reduce, a, axis=0, out=np.empty(3)), (np.add.reduce, 5)),
+        (
+            functools.partial(np.add.reduce, a, axis=(0, 1), out=np.empty((1, 1)), keepdims=True),
+            (np.add.reduce, 5),
+        ),
+        (functools.partial(np.maximum.reduce, a, out=np.empty(3)), (np.maximum.reduce, 5)),
+    ]
+    for instruction, (func, arity) in cases:
+        converted = positional(instruction)
+        assert converted.func == func and not converted.keywords and len(converted.args) == arity
+        expected = instruction.keywords["out"].copy()
+        instruction()
+        expected[...] = instruction.keywords["out"]
+        instruction.keywords["out"][...] = np.nan
+        converted()
+        assert _same(instruction.keywords["out"], expected)
+    kept = [
+        functools.partial(np.multiply, a, b),  # no out
+        functools.partial(np.multiply, a, b, out=(np.empty((5, 3)),)),  # out as a tuple
+        functools.partial(np.add, a, b, out=np.empty((5, 3)), where=a > 0),  # more keywords
+        functools.partial(np.add.accumulate, a, axis=0, out=np.empty((5, 3))),
+        functools.partial(np.matmul, a, b.T, out=np.empty((5, 5)), axes=[(0, 1)] * 3),
+        np.ones,
+    ]
+    for instruction in kept:
+        assert positional(instruction) is instruction

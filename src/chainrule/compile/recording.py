@@ -30,7 +30,7 @@ from ..graph import (
 from ..graph import backward as _eager_backward
 from ..ops import Instruction, Op
 from ..tensor import Tensor, _constant
-from .straightline import Program
+from .straightline import Program, positional
 
 
 class CompileError(ChainruleError, RuntimeError):
@@ -210,7 +210,7 @@ def _one_call(run: Sequence[Instruction]) -> Instruction | None:
     if not run:
         return None
     if len(run) == 1:
-        return run[0]
+        return positional(run[0])
     return Program(run)
 
 
