@@ -267,6 +267,8 @@ def test_positional_passes_out_and_reduction_axes_by_position_with_the_same_resu
         functools.partial(np.multiply, a, b, out=(np.empty((5, 3)),)),  # out as a tuple
         functools.partial(np.add, a, b, out=np.empty((5, 3)), where=a > 0),  # more keywords
         functools.partial(np.add.accumulate, a, axis=0, out=np.empty((5, 3))),
+        functools.partial(np.maximum, a, 0.0, out=np.empty((5, 3))),  # numpy deprecates it
+        functools.partial(np.minimum, a, b, out=np.empty((5, 3))),
         functools.partial(np.matmul, a, b.T, out=np.empty((5, 5)), axes=[(0, 1)] * 3),
         np.ones,
     ]

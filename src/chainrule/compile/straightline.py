@@ -31,6 +31,11 @@ def _run_none() -> None:
     return None
 
 
+#: Ufuncs whose positional output numpy deprecates (it reads a third argument to
+#: maximum/minimum as a mistaken third input).
+_OUT_BY_KEYWORD_ONLY = frozenset({np.maximum, np.minimum})
+
+
 def positional(instruction: Instruction) -> Instruction:
     """The same call with its output buffer (and a reduction's axis) passed by position.
 
@@ -48,7 +53,12 @@ def positional(instruction: Instruction) -> Instruction:
     if type(out) is not np.ndarray:
         return instruction
     if type(func) is np.ufunc:
-        if func.nout == 1 and keywords.keys() == {"out"} and len(args) == func.nin:
+        if (
+            func.nout == 1
+            and keywords.keys() == {"out"}
+            and len(args) == func.nin
+            and func not in _OUT_BY_KEYWORD_ONLY
+        ):
             return functools.partial(func, *args, out)
         return instruction
     if (
