@@ -45,7 +45,7 @@ from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 from chainrule import nn  # noqa: E402
 from chainrule.experiments.titanic import HANDOUT_WEIGHTS  # noqa: E402
@@ -148,6 +148,56 @@ def test_exercise_two_weight_edit_shows_handout_values(browser, url, tmp_path) -
     _set_weight(browser, "w1[1,2]", "-10")
     _wait_for(browser, lambda b: _unit_text(b, "x2[1]") == "0.0067")
     _shot(browser, tmp_path, "exercise2")
+
+
+# The weight labels' boxes that overlap (by name pairs), and how many labels there are.
+_LABEL_OVERLAPS = """
+const boxes = [...document.querySelectorAll('#network text.edge-label')].map((text) => {
+  const box = text.getBBox();
+  return [text.dataset.weight, box.x, box.y, box.width, box.height];
+});
+const overlapping = [];
+for (let i = 0; i < boxes.length; i++) {
+  for (let j = i + 1; j < boxes.length; j++) {
+    const [a, b] = [boxes[i], boxes[j]];
+    if (a[1] < b[1] + b[3] && b[1] < a[1] + a[3] && a[2] < b[2] + b[4] && b[2] < a[2] + a[4]) {
+      overlapping.push(a[0] + ' and ' + b[0]);
+    }
+  }
+}
+return [boxes.length, overlapping];
+"""
+
+
+def test_weight_labels_stay_apart_and_the_selected_edge_keeps_its_width(
+    browser, url, tmp_path
+) -> None:
+    """On the 3→2→1 presets no two weight labels overlap, each has a card under it, and a
+    selected edge is drawn dashed at its own width (its wide click target stays invisible)."""
+    _open(browser, url)
+    for preset in ("titanic", "xor", "gaussians"):
+        Select(browser.find_element(By.ID, "preset")).select_by_value(preset)
+        _wait_for(
+            browser,
+            lambda b: len(b.find_elements(By.CSS_SELECTOR, "#network text.edge-label")) == 9,
+        )
+        count, overlapping = browser.execute_script(_LABEL_OVERLAPS)
+        assert count == 9 and overlapping == [], (preset, overlapping)
+        cards = browser.find_elements(By.CSS_SELECTOR, "#network rect.edge-label-back")
+        assert len(cards) == 9
+    browser.find_element(By.ID, "hand-weights").click()
+    _wait_for(browser, lambda b: _unit_text(b, "x2[1]") == "0.0067")
+    _set_weight(browser, "w1[1,2]", "-10")
+    _wait_for(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#network g.edge.selected"))
+    styles = browser.execute_script(
+        "return [...document.querySelectorAll('#network g.edge.selected line')].map("
+        "(line) => [line.getAttribute('class'), getComputedStyle(line).stroke,"
+        " getComputedStyle(line).strokeDasharray]);"
+    )
+    assert sorted(styles, key=str) == sorted(
+        [[None, "rgba(0, 0, 0, 0)", "none"], ["wire", "rgb(17, 17, 17)", "4px, 2px"]], key=str
+    )
+    _shot(browser, tmp_path, "labels")
 
 
 def test_train_lowers_the_displayed_loss(browser, url, tmp_path) -> None:

@@ -225,6 +225,17 @@ function renderStats(snap) {
   $("steps-value").textContent = String(snap.training.steps);
 }
 
+function padded(box) {
+  return { x: box.x - 2, y: box.y - 1, width: box.width + 4, height: box.height + 2 };
+}
+
+function overlap(a, b) {
+  // the area two boxes share (0 when they only touch)
+  const across = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
+  const down = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+  return across > 0 && down > 0 ? across * down : 0;
+}
+
 function renderNetwork(snap) {
   const svg = $("network");
   const box = svg.getBoundingClientRect();
@@ -249,6 +260,13 @@ function renderNetwork(snap) {
   const labelled = snap.network.weights.length <= 24;
   const edges = el("g"), units = el("g"), labels = el("g");
   svg.append(edges, units, labels);
+  // Boxes a new weight label must not cover: the units, then every label placed so far.
+  const taken = [];
+  for (let k = 0; k < columns; k++) {
+    for (let i = 0; i < slots(k); i++) {
+      taken.push({ x: x(k) - radius, y: y(k, i) - radius, width: 2 * radius, height: 2 * radius });
+    }
+  }
   for (let k = 0; k < columns - 1; k++) {
     for (let i = 0; i < sizes[k + 1]; i++) {
       for (let j = 0; j < slots(k); j++) {
@@ -260,7 +278,7 @@ function renderNetwork(snap) {
         const widthPx = 0.8 + 4.5 * Math.min(1, Math.abs(weight.value) / largest);
         group.appendChild(el("line", { x1, y1, x2, y2, stroke: "transparent", "stroke-width": 12 }));
         group.appendChild(el("line", {
-          x1, y1, x2, y2, stroke: weightColour(weight.value, largest), "stroke-width": widthPx,
+          x1, y1, x2, y2, class: "wire", stroke: weightColour(weight.value, largest), "stroke-width": widthPx,
         }));
         group.addEventListener("click", () => selectWeight(name));
         group.addEventListener("mousemove", (event) => showTip(event,
@@ -268,15 +286,39 @@ function renderNetwork(snap) {
         group.addEventListener("mouseleave", hideTip);
         edges.appendChild(group);
         if (labelled) {
-          // labels near the head, staggered so that a unit's incoming labels do not collide
-          const at = j === sizes[k] ? 0.28 : 0.8 - 0.18 * (j % 2);
-          const lx = x1 + (x2 - x1) * at, ly = y1 + (y2 - y1) * at;
-          const text = el("text", { x: lx, y: ly - 3, class: "edge-label", "text-anchor": "middle", "data-weight": name });
+          const text = el("text", { class: "edge-label", "text-anchor": "middle", "data-weight": name });
           subSup(text, weightParts(name));
           text.appendChild(el("tspan", {}, " = " + (showGrads ? fmt(weight.grad) : short(weight.value))));
           text.addEventListener("click", () => selectWeight(name));
           text.style.cursor = "pointer";
           labels.appendChild(text);
+          // Near the head first (a bias weight's near its tail), staggered by source; then
+          // along the edge, the first place where the label covers no unit and no other
+          // label (or, on a crowded picture, the place where it covers least).
+          const preferred = j === sizes[k] ? 0.28 : 0.8 - 0.18 * (j % 2);
+          const places = [preferred];
+          for (let step = 1; step <= 30; step++) {
+            for (const at of [preferred - 0.03 * step, preferred + 0.03 * step]) {
+              if (at >= 0.08 && at <= 0.94) places.push(at);
+            }
+          }
+          let best = null;
+          search: for (const at of places) {
+            for (const lift of [-3, 13]) {  // just above the wire, else just below it
+              text.setAttribute("x", x1 + (x2 - x1) * at);
+              text.setAttribute("y", y1 + (y2 - y1) * at + lift);
+              const box = padded(text.getBBox());
+              const covered = taken.reduce((sum, other) => sum + overlap(box, other), 0);
+              if (best === null || covered < best.covered) best = { at, lift, box, covered };
+              if (covered === 0) break search;
+            }
+          }
+          text.setAttribute("x", x1 + (x2 - x1) * best.at);
+          text.setAttribute("y", y1 + (y2 - y1) * best.at + best.lift);
+          const box = best.box;
+          taken.push(box);
+          // a white card under the text, so that wires running behind it do not cross it
+          labels.insertBefore(el("rect", { ...box, rx: 3, class: "edge-label-back" }), text);
         }
       }
     }
