@@ -543,11 +543,35 @@ ABS = _elementwise(
 # NOTE: softplus log(1 + e^a) is its own op because the composite overflows for
 # large a; written as max(a, 0) + log1p(e^-|a|) it is exact for any a (log1p keeps
 # the digits of e^-|a| that 1 + e^-|a| would round away, e.g. softplus(-40) ≈ 4e-18).
+# np.logaddexp(a, 0) is the same formula in one ufunc, but a scalar libm loop: no
+# faster than these six SIMD ufuncs, and it warns on NaN inputs.
+def _softplus_into(ins: Sequence[np.ndarray], params: dict[str, Any], out: np.ndarray) -> list[Any]:
+    """The row's six ufunc calls into ``out`` and one scratch buffer (allocated once, when
+    the kernel is built). max(a, 0) is taken first: ``out`` may be ``a``'s own buffer."""
+    a = ins[0]
+    positive = np.empty(out.shape, out.dtype)
+    return [
+        _P(np.maximum, a, 0.0, out=positive),
+        _P(np.abs, a, out),
+        _P(np.negative, out, out),
+        _P(np.exp, out, out),
+        _P(np.log1p, out, out),
+        _P(np.add, positive, out, out),
+    ]
+
+
 SOFTPLUS = _elementwise(
     "softplus",
     "softplus(a)",
     lambda xp, a: xp.maximum(a, 0.0) + xp.log1p(xp.exp(-xp.abs(a))),
-    Partial("sigmoid(a)", lambda xp, out, a: xp.sigmoid(a)),
+    Partial(
+        "sigmoid(a)",
+        lambda xp, out, a: xp.sigmoid(a),
+        into=_times_local(
+            (0,), 0, lambda local, out, ins, p: [_P(ARRAY.sigmoid_into, ins[0], local)]
+        ),
+    ),
+    into=_softplus_into,
     definition="log(1 + exp(a))",
 )
 # Ties send the whole adjoint to the first input, so the partials sum to 1.
