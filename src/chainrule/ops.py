@@ -540,6 +540,8 @@ ABS = _elementwise(
     Partial("sign(a)", lambda xp, out, a: xp.sign(a)),
     into=_ufunc_into(np.abs),
 )
+
+
 # NOTE: softplus log(1 + e^a) is its own op because the composite overflows for
 # large a; written as max(a, 0) + log1p(e^-|a|) it is exact for any a (log1p keeps
 # the digits of e^-|a| that 1 + e^-|a| would round away, e.g. softplus(-40) ≈ 4e-18).

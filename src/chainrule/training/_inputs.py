@@ -96,6 +96,12 @@ def _pandas_features(X: Any, what: str) -> tuple[np.ndarray, list[str]]:
 
 
 def _check_finite(array: np.ndarray, what: str, columns: list[str] | None, note: str = "") -> None:
+    # One reduction answers the common case without an (n, d) mask: a NaN or Inf makes
+    # the sum NaN or Inf. A sum that overflowed on finite values comes here too, and the
+    # full scan below then finds nothing to report.
+    with np.errstate(all="ignore"):
+        if np.isfinite(np.add.reduce(array, axis=None)):
+            return
     finite = np.isfinite(array)
     if finite.all():
         return

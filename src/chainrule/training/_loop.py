@@ -37,10 +37,15 @@ DIVERGENCE_EPOCHS = 3
 class BestWeights:
     """A copy of the parameters kept in place, so saving and restoring allocate nothing."""
 
-    def __init__(self, parameters: Sequence[Any]) -> None:
+    def __init__(self, parameters: Sequence[Any], *, keep_now: bool = True) -> None:
+        """Keep a copy of ``parameters``' values (``keep_now`` False: only allocate the
+        copy, to be filled by the first :meth:`save`)."""
         self._parameters = list(parameters)
         self._saved: list[Any] = [
-            p.data.copy() if isinstance(p, Tensor) else p.data for p in self._parameters
+            (p.data.copy() if keep_now else np.empty_like(p.data))
+            if isinstance(p, Tensor)
+            else p.data
+            for p in self._parameters
         ]
         # Saving runs after most epochs: a flat list of (copy, tensor) pairs keeps it cheap.
         self._tensors = [
@@ -185,8 +190,10 @@ def run_epochs(
         schedule: the learning-rate schedule (epoch -> factor of the optimizer's lr).
         first_epoch: the number of the first epoch (estimators continuing a fit).
     """
-    best = BestWeights(parameters)
     initial = BestWeights(parameters) if measure is not None else None
+    # Until an epoch saves into it, the start is restored from ``initial`` when there
+    # is one (see _restore): copying the weights twice before training is then wasted.
+    best = BestWeights(parameters, keep_now=initial is None)
     sign = -1.0 if higher_is_better else 1.0
     best_value = math.inf
     first_loss: float | None = None
