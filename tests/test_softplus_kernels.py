@@ -70,6 +70,24 @@ def test_softplus_row_is_within_one_ulp_of_a_high_precision_reference() -> None:
         assert abs(mpmath.mpf(value) - exact) <= 2 * ulp, logit
 
 
+def test_softplus_partial_is_within_two_ulp_of_the_sigmoid() -> None:
+    """softplus's partial 1 − e^(−softplus(a)) is within two units in the last place of
+    σ(a) computed with 200 bits, large negative logits (σ ≈ e^a, not 0) included."""
+    mpmath.mp.prec = 200
+    z = _logits(np.float64).ravel()
+    z = z[np.isfinite(z)]
+    partial = ops.SOFTPLUS.partials[0]
+    assert partial.local is not None
+    values = partial.local(ARRAY, ops.SOFTPLUS.forward(ARRAY, z), z)
+    for logit, value in zip(z.tolist(), values.tolist()):
+        exact = 1 / (1 + mpmath.exp(-mpmath.mpf(logit)))
+        if exact < mpmath.mpf(np.finfo(np.float64).tiny):
+            assert abs(mpmath.mpf(value) - exact) < 1e-300  # in the subnormals
+            continue
+        assert abs(mpmath.mpf(value) - exact) <= 2 * np.spacing(float(exact)), logit
+    assert values[(z < -40) & (z > -700)].min() > 0
+
+
 def test_softplus_of_a_value_equals_the_tensor_bit_for_bit() -> None:
     """The scalar row (Value) gives the same bits as the array row (Tensor), NaN for NaN."""
     z = _logits(np.float64).ravel()
