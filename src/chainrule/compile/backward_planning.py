@@ -5,12 +5,19 @@ with each partial's ``into`` (checked against the partial's rule bit for bit).""
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .._broadcast import broadcast_axes, unbroadcast
+from .._broadcast import (
+    broadcast_axes,
+    leading_sum_steps,
+    stretched_prefix,
+    sums_through_transpose,
+    unbroadcast,
+)
 from .._math import ARRAY
 from ..graph import Node, adjoints, topological_order
 from ..ops import Instruction, Op
@@ -28,7 +35,7 @@ class BackwardPlanner:
 
     Adjoints and temporaries live in :class:`~chainrule.compile.buffers.BackwardBuffers`;
     an adjoint with a single consumer is handed on without a copy, broadcasting is undone
-    with ``np.add.reduce(..., out=)``, and leaves receive their gradient buffers.
+    by the summation steps eager mode takes, and leaves receive their gradient buffers.
     """
 
     def __init__(self, forward: ForwardPlanner) -> None:
@@ -239,25 +246,47 @@ class BackwardPlanner:
         result = contribution
         leading, stretched = broadcast_axes(array.shape, shape)
         if leading:
-            summed = buffers.new_shaped(array.shape[len(leading) :], array.dtype)
-            step = _P(np.add.reduce, result.array, axis=leading, out=summed)
-            step()
-            run.append(step)
-            buffers.release(result.array)
-            result = buffers.hold(_Adjoint(summed, owned=True))
+            kept = array.shape[len(leading) :]
+            result = self._sum_leading(result, len(leading), kept, run)
         if stretched:
+            prefix = stretched_prefix(stretched)
             kept = tuple(1 if axis in stretched else n for axis, n in enumerate(result.array.shape))
-            summed = buffers.new_shaped(kept, array.dtype)
-            step = _P(np.add.reduce, result.array, axis=stretched, out=summed, keepdims=True)
-            step()
-            run.append(step)
-            buffers.release(result.array)
-            result = buffers.hold(_Adjoint(summed, owned=True))
+            if prefix:
+                result = self._sum_leading(result, prefix, kept, run)
+            else:
+                summed = buffers.new_shaped(kept, array.dtype)
+                step = _P(np.add.reduce, result.array, axis=stretched, out=summed, keepdims=True)
+                step()
+                run.append(step)
+                buffers.release(result.array)
+                result = buffers.hold(_Adjoint(summed, owned=True))
         if result.array.shape != shape:
             result = _Adjoint(np.broadcast_to(result.array, shape), owned=False)
         if not _same_bits(result.array, reference):
             raise _Uncompilable(f"undoing broadcasting to {shape} did not match eager mode")
         return result
+
+    def _sum_leading(
+        self, adjoint: _Adjoint, count: int, shape: tuple[int, ...], run: list[Instruction]
+    ) -> _Adjoint:
+        """``adjoint`` summed over its first ``count`` axes into a new buffer of ``shape``,
+        by the steps eager mode takes (:func:`chainrule._broadcast.leading_sum_steps`)."""
+        buffers = self.buffers
+        array = adjoint.array
+        summed = buffers.new_shaped(shape, array.dtype)
+        rows = math.prod(array.shape[:count])
+        columns = math.prod(array.shape[count:])
+        scratch = None
+        if sums_through_transpose(rows, columns):
+            scratch = buffers.new_shaped((columns, rows), array.dtype)
+        steps = leading_sum_steps(array, count, summed, scratch)
+        for step in steps:
+            step()
+        run.extend(steps)
+        if scratch is not None:  # read by the last step only: free for later ones
+            buffers.recycle(scratch)
+        buffers.release(array)
+        return buffers.hold(_Adjoint(summed, owned=True))
 
     def _accumulate(
         self, previous: _Adjoint, contribution: _Adjoint, run: list[Instruction]
