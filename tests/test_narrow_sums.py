@@ -162,3 +162,16 @@ def test_bias_gradient_passes_the_gradient_check() -> None:
     bias = cr.tensor(rng.normal(size=(2,)), requires_grad=True)
     report = cr.gradcheck(lambda w, b: ((x @ w + b).tanh() ** 2).sum(), weight, bias)
     assert report.ok, report
+
+
+def test_sum_leading_steps_read_the_array_itself_on_every_run() -> None:
+    """The steps of a compiled program see new values of a non-contiguous array."""
+    storage = np.random.default_rng(10).normal(size=(2, 100, 3, 4))
+    array = storage.transpose(1, 0, 2, 3)[:, :, :, :2]  # (100, 2, 3, 2), no reshape view
+    out = np.empty((3, 2))
+    steps = leading_sum_steps(array, 2, out)
+    assert sums_through_transpose(200, 6)
+    storage *= 2.0
+    for step in steps:
+        step()
+    np.testing.assert_allclose(out, array.sum(axis=(0, 1)), rtol=1e-12)

@@ -59,9 +59,12 @@ def leading_sum_steps(
         return [functools.partial(np.add.reduce, array, tuple(range(count)), None, summed)]
     if scratch is None:
         scratch = np.empty((columns, rows), array.dtype)
-    transposed = array.reshape(rows, columns).T
+    # Views only (a reshape of ``array`` might copy it, and a compiled program would
+    # then read that stale copy): the summed axes moved last, into scratch seen alike.
+    ndim = array.ndim
+    moved = array.transpose((*range(count, ndim), *range(count)))
     return [
-        functools.partial(np.copyto, scratch, transposed),
+        functools.partial(np.copyto, scratch.reshape(moved.shape), moved),
         functools.partial(np.add.reduce, scratch, 1, None, out.reshape(columns)),
     ]
 
