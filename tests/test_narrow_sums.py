@@ -10,7 +10,9 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import chainrule as cr
+from chainrule import ops
 from chainrule._broadcast import leading_sum_steps, sum_leading, sums_through_transpose, unbroadcast
+from chainrule._math import ARRAY
 
 DTYPES = (np.float32, np.float64)
 #: (rows, columns): narrow ones take the transposed path, the others numpy's reduce.
@@ -162,6 +164,48 @@ def test_bias_gradient_passes_the_gradient_check() -> None:
     bias = cr.tensor(rng.normal(size=(2,)), requires_grad=True)
     report = cr.gradcheck(lambda w, b: ((x @ w + b).tanh() ** 2).sum(), weight, bias)
     assert report.ok, report
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    ("shape", "axis", "count"),
+    [((891, 2), 0, 1), ((891, 2), -2, 1), ((3, 300, 2), (1, 0), 2), ((128, 10), (0,), 1)],
+)
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_sum_over_leading_axes_is_the_adjoint_sum(
+    shape: tuple[int, ...], axis: Any, count: int, keepdims: bool, dtype: Any
+) -> None:
+    """x.sum(axis=0) is the sum that undoes broadcasting, eager and compiled kernel alike."""
+    array = np.random.default_rng(8).normal(size=shape).astype(dtype) * 1e3
+    expected = sum_leading(array, count, keepdims)
+    got = cr.tensor(array).sum(axis=axis, keepdims=keepdims).data
+    assert got.shape == expected.shape and got.tobytes() == expected.tobytes()
+    assert got.reshape(-1).tobytes() == _pairwise(array.reshape(-1, shape[-1])).tobytes()
+    params = {"axis": axis, "keepdims": keepdims}
+    assert ops.SUM.forward_into is not None
+    out = np.empty(expected.shape, dtype)
+    for step in ops.SUM.forward_into([array], params, out):
+        step()
+    assert out.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("shape", "axis", "dtype"),
+    [
+        ((891, 2), 1, np.float32),
+        ((891, 2), None, np.float32),
+        ((891, 2), (0, 1), np.float64),
+        ((891, 2), 0, np.int32),
+        ((4, 891, 2), 1, np.float32),
+    ],
+)
+def test_other_sums_stay_numpy_sums(shape: tuple[int, ...], axis: Any, dtype: Any) -> None:
+    """Sums over trailing, all or middle axes, and of integers, are numpy's own."""
+    array = (np.random.default_rng(9).normal(size=shape) * 100).astype(dtype)
+    got = ops.SUM.forward(ARRAY, array, axis=axis, keepdims=False)
+    expected = np.sum(array, axis=axis)
+    assert np.asarray(got).dtype == expected.dtype
+    assert np.asarray(got).tobytes() == np.asarray(expected).tobytes()
 
 
 def test_sum_leading_steps_read_the_array_itself_on_every_run() -> None:

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from ._broadcast import leading_sum_steps, sum_leading
 from ._math import ARRAY, numpy_semantics
 from .errors import AnomalyError
 
@@ -813,6 +814,38 @@ def _keep_reduced_axes(x: Any, ndim: int, axis: Any, keepdims: bool) -> Any:
     return np.expand_dims(x, axis)
 
 
+def _leading_axes(a: Any, axis: Any) -> int:
+    """How many leading axes of float array ``a`` the ``axis`` of a sum names, if it
+    names the first few and leaves some; else 0 (numpy's own sum then)."""
+    if type(a) is not np.ndarray or a.dtype.kind != "f" or axis is None:
+        return 0
+    named = axis if isinstance(axis, tuple) else (axis,)
+    if not all(
+        isinstance(n, (int, np.integer)) and not isinstance(n, bool) and -a.ndim <= n < a.ndim
+        for n in named
+    ):
+        return 0  # numpy's sum says what is wrong
+    axes = sorted(int(n) % a.ndim for n in named)
+    return len(axes) if axes == list(range(len(axes))) and len(axes) < a.ndim else 0
+
+
+def _sum(xp: Any, a: Any, axis: Any, keepdims: bool) -> Any:
+    """np.sum, with a sum over leading axes taken as undoing broadcasting takes it
+    (:func:`chainrule._broadcast.sum_leading`: pairwise down narrow columns)."""
+    count = _leading_axes(a, axis)
+    if count:
+        return sum_leading(a, count, keepdims)
+    return np.sum(a, axis=axis, keepdims=keepdims)
+
+
+def _sum_into(ins: Sequence[np.ndarray], params: dict[str, Any], out: np.ndarray) -> list[Any]:
+    """``_sum`` into ``out``: the same steps for leading axes, else ufunc.reduce."""
+    count = _leading_axes(ins[0], params["axis"])
+    if count and out.flags.c_contiguous:
+        return leading_sum_steps(ins[0], count, out)
+    return _reduce_into(np.add)(ins, params, out)
+
+
 def _sum_vjp(adjoint: Any, out: Any, a: np.ndarray, axis: Any, keepdims: bool) -> Any:
     return np.broadcast_to(_keep_reduced_axes(adjoint, a.ndim, axis, keepdims), a.shape)
 
@@ -956,10 +989,10 @@ MATMUL = _structural(
 SUM = _structural(
     "sum",
     "sum(a)",
-    lambda xp, a, axis, keepdims: np.sum(a, axis=axis, keepdims=keepdims),
+    _sum,
     Partial("1", vjp=_sum_vjp),
     params=("axis", "keepdims"),
-    into=_reduce_into(np.add),
+    into=_sum_into,
 )
 MAX = _structural(
     "max",
