@@ -10,8 +10,10 @@ rounds of ``time.process_time``:
   ADD row's ``forward_into`` (complex pairs for a last axis of 2) against
   ``np.add(h, b, out=)``;
 
-then the whole compiled 3→2→1 Titanic step (``chainrule.compile(train_step)``), planned
-with these kernels and planned with numpy's calls in their place, against hand numpy.
+the transposed sum against numpy's reduce either side of the limits where the sum
+switches strategy; then the whole compiled 3→2→1 Titanic step
+(``chainrule.compile(train_step)``), planned with these kernels and planned with
+numpy's calls in their place, against hand numpy.
 Ratios below 1 mean chainrule's kernel is faster. Run:
 
     python benchmarks/bench_narrow.py
@@ -93,6 +95,33 @@ def kernel_rows(calls: int, rounds: int) -> None:
             )
 
 
+#: Shapes either side of the limits in chainrule._broadcast (NARROW_ROWS, NARROW_COLUMNS).
+CROSSOVER = [(32, 2), (64, 2), (128, 2), (891, 8), (891, 16), (891, 32), (10000, 16)]
+
+
+def crossover_rows(calls: int, rounds: int) -> None:
+    """The transposed sum and numpy's reduce on shapes around the chosen limits."""
+    print("\n| shape (float32) | reduce µs | transposed µs (ratio) | chosen |")
+    print("|---|---|---|---|")
+    rng = np.random.default_rng(1)
+    for rows, columns in CROSSOVER:
+        g = rng.normal(size=(rows, columns)).astype(np.float32)
+        summed = np.empty(columns, np.float32)
+        with mock.patch.object(_broadcast, "sums_through_transpose", lambda r, c: True):
+            transposed = run_all(_broadcast.leading_sum_steps(g, 1, summed))
+        sides = {
+            "reduce": run_all([functools.partial(np.add.reduce, g, 0, None, summed)]),
+            "transposed": transposed,
+        }
+        times = timed(sides, max(1, calls // max(1, rows // 891)), rounds)
+        chosen = "transposed" if _broadcast.sums_through_transpose(rows, columns) else "reduce"
+        print(
+            f"| ({rows}, {columns}) | {min(times['reduce']):.2f} | "
+            f"{min(times['transposed']):.2f} ({median_ratio(times, 'transposed', 'reduce'):.2f}×) "
+            f"| {chosen} |"
+        )
+
+
 @contextmanager
 def numpy_calls() -> Iterator[None]:
     """Plan with numpy's own calls: no transposed sums, no complex pairs."""
@@ -134,6 +163,7 @@ def main() -> None:
     arguments = parser.parse_args()
     reexec_without_blas_overrides()
     kernel_rows(arguments.calls, arguments.rounds)
+    crossover_rows(arguments.calls, arguments.rounds)
     whole_step(arguments.steps, arguments.rounds)
 
 
