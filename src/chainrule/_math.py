@@ -154,12 +154,16 @@ class _ArrayMath:
     @staticmethod
     def sigmoid_into(x: np.ndarray, out: np.ndarray) -> np.ndarray:
         """σ(x) written into ``out`` (which may be ``x`` itself); returns ``out``."""
-        # σ(x) = ½(1 + tanh(x/2)): one ufunc, no overflow for any x. Accurate to
-        # the last bits except where σ is below ~1e-16, where it returns 0.
-        np.multiply(x, 0.5, out)
-        np.tanh(out, out)
-        np.add(out, 1.0, out)
-        np.multiply(out, 0.5, out)
+        # σ(x) = 1/(1 + e^−x): within ~2 ulp of the exact value for every x (½(1 +
+        # tanh(x/2)), used before, rounds σ below ~1e-16 to 0), and half its time, as
+        # numpy's exp is much faster than its tanh. For x below about −88 (float32) or
+        # −709 (float64) e^−x overflows to inf and σ is 0, its limit: that overflow is
+        # expected, so its warning is silenced.
+        with np.errstate(over="ignore"):
+            np.negative(x, out)
+            np.exp(out, out)
+            np.add(out, 1.0, out)
+            np.reciprocal(out, out)
         return out
 
 
