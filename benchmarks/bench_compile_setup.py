@@ -39,7 +39,11 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 import numpy as np  # noqa: E402
-from bench_peers import _chainrule_setup, chainrule_loss_function  # noqa: E402
+from bench_peers import (  # noqa: E402
+    _chainrule_setup,
+    chainrule_loss_function,
+    chainrule_train_step,
+)
 from workloads import (  # noqa: E402
     Workload,
     format_ms,
@@ -56,21 +60,13 @@ def sides(workload: Workload, dtype: Any) -> dict[str, Callable[[], Any]]:
     cr, params, optimizer, x, y = _chainrule_setup(workload, dtype)
     loss_of = chainrule_loss_function(workload, params)
 
+    train_step = chainrule_train_step(optimizer, loss_of)
+
     def eager() -> None:
-        optimizer.zero_grad()
-        loss = loss_of(x, y)
-        loss.backward()
-        optimizer.step()
+        train_step(x, y)
 
     def first_call_flat() -> None:
         cr.compile(loss_of, optimizer=optimizer)(x, y)
-
-    def train_step(xb: np.ndarray, yb: np.ndarray) -> Any:
-        optimizer.zero_grad()
-        loss = loss_of(xb, yb)
-        loss.backward()
-        optimizer.step()
-        return loss
 
     def first_call_step() -> None:
         cr.compile(train_step)(x, y)

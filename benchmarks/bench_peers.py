@@ -196,17 +196,27 @@ def _chainrule_setup(workload: Workload, dtype: Any) -> tuple[Any, Any, Any, Any
     return cr, params, optimizer, x, y
 
 
+def chainrule_train_step(optimizer: Any, loss_of: Callable[..., Any]) -> Callable[..., Any]:
+    """The eager training step ``train_step(x, y)`` a user writes: zero_grad, the loss,
+    backward and the optimizer's step; it returns the loss Tensor."""
+
+    def train_step(xb: np.ndarray, yb: np.ndarray) -> Any:
+        optimizer.zero_grad()
+        loss = loss_of(xb, yb)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return train_step
+
+
 def make_chainrule_eager(workload: Workload, dtype: Any) -> Side:
     """chainrule Tensors, eager: a graph built and walked every step."""
     _, params, optimizer, x, y = _chainrule_setup(workload, dtype)
-    loss_of = chainrule_loss_function(workload, params)
+    train_step = chainrule_train_step(optimizer, chainrule_loss_function(workload, params))
 
     def step() -> float:
-        optimizer.zero_grad()
-        loss = loss_of(x, y)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+        return train_step(x, y).item()
 
     return Side(step)
 
@@ -231,15 +241,7 @@ def make_chainrule_compiled_step(workload: Workload, dtype: Any) -> Side:
     """chainrule.compile(train_step): the first form, wrapping a whole eager step."""
     cr, params, optimizer, x, y = _chainrule_setup(workload, dtype)
     loss_of = chainrule_loss_function(workload, params)
-
-    def train_step(xb: np.ndarray, yb: np.ndarray) -> Any:
-        optimizer.zero_grad()
-        loss = loss_of(xb, yb)
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    compiled = cr.compile(train_step)
+    compiled = cr.compile(chainrule_train_step(optimizer, loss_of))
 
     def step() -> float:
         return compiled(x, y).item()

@@ -305,10 +305,9 @@ def _componentwise_into(ufunc: np.ufunc) -> ForwardInto:
 
     def build(ins: Sequence[np.ndarray], params: dict[str, Any], out: np.ndarray) -> list[Any]:
         pairs = _as_pairs(ins, out)
-        if pairs is None:
-            return [_P(ufunc, *ins, out=out)]
-        *inputs, destination = pairs
-        return [_P(ufunc, *inputs, out=destination)]
+        if pairs is not None:
+            *ins, out = pairs
+        return [_P(ufunc, *ins, out=out)]
 
     return build
 
