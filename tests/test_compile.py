@@ -207,6 +207,28 @@ def test_vjp_kernel_matches_op_row(key: tuple[ops.Op, int], dtype: Any) -> None:
     assert same_bits(destination, reference), op.name
 
 
+@pytest.mark.parametrize("in_place", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", [ops.RELU, ops.SOFTPLUS], ids=lambda op: op.name)
+def test_max_with_zero_kernels_match_the_row_on_special_values(
+    op: ops.Op, dtype: Any, in_place: bool
+) -> None:
+    """relu's and softplus's kernels take max(a, 0) against an array of zeros (numpy's
+    SIMD loop): the bits stay the row's on −0, NaN, ±inf, subnormals and both signs, in
+    the SIMD body and its tail (1,003 elements), written over the input too."""
+    tiny = np.finfo(dtype).smallest_subnormal
+    special = np.array([-0.0, 0.0, np.nan, -np.nan, np.inf, -np.inf, tiny, -tiny, 2.5, -3.0])
+    rng = np.random.default_rng(7)
+    a = np.concatenate([np.resize(special, 503), rng.normal(size=500)]).astype(dtype)
+    with np.errstate(all="ignore"):
+        reference = np.asarray(op.forward(ARRAY, a))
+        out = a.copy() if in_place else np.empty_like(reference)
+        assert op.forward_into is not None
+        instructions = op.forward_into([out if in_place else a], {}, out)
+        _run(instructions)
+    assert same_bits(out, reference), op.name
+
+
 @pytest.mark.parametrize("axis", [0, 1, -1])
 def test_log_softmax_kernels_match_the_row_on_non_finite_rows(axis: int) -> None:
     """log_softmax's in-place forward and vjp equal its row bit for bit, also where a

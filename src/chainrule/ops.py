@@ -563,6 +563,17 @@ SIGMOID = _elementwise(
     into=lambda ins, params, out: [_P(ARRAY.sigmoid_into, ins[0], out)],
     definition="1/(1 + exp(-a))",
 )
+
+
+def _zeros_like(out: np.ndarray) -> np.ndarray:
+    """A zero array shaped like ``out``, for the in-place kernels of max(a, 0): numpy's
+    float32 maximum against a scalar runs a loop without SIMD, against an array of the
+    same shape a SIMD one (128×256: 17 µs against 6 µs; float64 is the same either way).
+    The bits are the same: max is exact, and a NaN or −0 input gives what it gives
+    against the scalar. Allocated once, when the kernel is built."""
+    return np.zeros(out.shape, out.dtype)
+
+
 # NOTE: relu is a primitive rather than maximum(a, 0) so a diagram shows one edge
 # labelled step(a); its partial at the kink a = 0 is 0, as in PyTorch.
 RELU = _elementwise(
@@ -576,7 +587,7 @@ RELU = _elementwise(
             ("out",), "out", lambda mask, out, ins, p: [_P(np.greater, out, 0, mask)], np.bool_
         ),
     ),
-    into=lambda ins, params, out: [_P(np.maximum, ins[0], 0.0, out=out)],
+    into=lambda ins, params, out: [_P(np.maximum, ins[0], _zeros_like(out), out=out)],
     definition="maximum(a, 0)",
 )
 ABS = _elementwise(
@@ -599,7 +610,7 @@ def _softplus_into(ins: Sequence[np.ndarray], params: dict[str, Any], out: np.nd
     a = ins[0]
     positive = np.empty(out.shape, out.dtype)
     return [
-        _P(np.maximum, a, 0.0, out=positive),
+        _P(np.maximum, a, _zeros_like(out), out=positive),
         _P(np.abs, a, out),
         _P(np.negative, out, out),
         _P(np.exp, out, out),
