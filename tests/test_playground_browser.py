@@ -150,16 +150,21 @@ def test_exercise_two_weight_edit_shows_handout_values(browser, url, tmp_path) -
     _shot(browser, tmp_path, "exercise2")
 
 
-# The weight labels' boxes that overlap (by name pairs), and how many labels there are.
+# The weight labels' boxes that overlap another label or a unit (its circle, value and
+# name), by name pairs, and how many labels there are.
 _LABEL_OVERLAPS = """
-const boxes = [...document.querySelectorAll('#network text.edge-label')].map((text) => {
-  const box = text.getBBox();
-  return [text.dataset.weight, box.x, box.y, box.width, box.height];
-});
+const boxOf = (name, element) => {
+  const box = element.getBBox();
+  return [name, box.x, box.y, box.width, box.height];
+};
+const boxes = [...document.querySelectorAll('#network text.edge-label')].map(
+  (text) => boxOf(text.dataset.weight, text));
+const units = [...document.querySelectorAll('#network g.unit, #network g.bias')].map(
+  (unit) => boxOf(unit.dataset.unit, unit));
 const overlapping = [];
 for (let i = 0; i < boxes.length; i++) {
-  for (let j = i + 1; j < boxes.length; j++) {
-    const [a, b] = [boxes[i], boxes[j]];
+  for (let j = i + 1; j < boxes.length + units.length; j++) {
+    const [a, b] = [boxes[i], j < boxes.length ? boxes[j] : units[j - boxes.length]];
     if (a[1] < b[1] + b[3] && b[1] < a[1] + a[3] && a[2] < b[2] + b[4] && b[2] < a[2] + a[4]) {
       overlapping.push(a[0] + ' and ' + b[0]);
     }
@@ -175,16 +180,30 @@ def test_weight_labels_stay_apart_and_the_selected_edge_keeps_its_width(
     """On the 3→2→1 presets no two weight labels overlap, each has a card under it, and a
     selected edge is drawn dashed at its own width (its wide click target stays invisible)."""
     _open(browser, url)
-    for preset in ("titanic", "xor", "gaussians"):
+    for preset, labels in (("titanic", 9), ("xor", 9), ("gaussians", 9), ("circle", 17)):
         Select(browser.find_element(By.ID, "preset")).select_by_value(preset)
         _wait_for(
             browser,
-            lambda b: len(b.find_elements(By.CSS_SELECTOR, "#network text.edge-label")) == 9,
+            lambda b: len(b.find_elements(By.CSS_SELECTOR, "#network text.edge-label")) == labels,  # noqa: B023
         )
         count, overlapping = browser.execute_script(_LABEL_OVERLAPS)
-        assert count == 9 and overlapping == [], (preset, overlapping)
+        assert count == labels and overlapping == [], (preset, overlapping)
         cards = browser.find_elements(By.CSS_SELECTOR, "#network rect.edge-label-back")
-        assert len(cards) == 9
+        assert len(cards) == labels
+        assert not browser.find_elements(By.ID, "labels-left-out")
+    _shot(browser, tmp_path, "circle")
+    # A narrow window has no room for all 17: the labels that fit are drawn apart, the
+    # rest are left out, and the picture says how many.
+    browser.set_window_size(1024, 700)
+    try:
+        _wait_for(browser, lambda b: b.find_elements(By.ID, "labels-left-out"))
+        count, overlapping = browser.execute_script(_LABEL_OVERLAPS)
+        note = browser.find_element(By.ID, "labels-left-out").text
+        assert overlapping == [] and 0 < count < 17, (count, overlapping)
+        assert note.startswith(f"{17 - count} weight label"), note
+        _shot(browser, tmp_path, "circle-narrow")
+    finally:
+        browser.set_window_size(1366, 768)
     browser.find_element(By.ID, "hand-weights").click()
     _wait_for(browser, lambda b: _unit_text(b, "x2[1]") == "0.0067")
     _set_weight(browser, "w1[1,2]", "-10")

@@ -225,6 +225,10 @@ function renderStats(snap) {
   $("steps-value").textContent = String(snap.training.steps);
 }
 
+// Type sizes (px) a weight label is tried in, largest first: the style sheet's size, then
+// two smaller ones for crowded pictures (still legible at 8.5 px with the white card).
+const LABEL_SIZES = [11, 9.5, 8.5];
+
 function padded(box) {
   return { x: box.x - 2, y: box.y - 1, width: box.width + 4, height: box.height + 2 };
 }
@@ -258,71 +262,9 @@ function renderNetwork(snap) {
   const y = (k, i) => height / 2 + (i - (slots(k) - 1) / 2) * gap;
   const radius = Math.min(22, gap * 0.32);
   const labelled = snap.network.weights.length <= 24;
+  let leftOut = 0;  // weight labels with no free place on a crowded picture
   const edges = el("g"), units = el("g"), labels = el("g");
   svg.append(edges, units, labels);
-  // Boxes a new weight label must not cover: the units, then every label placed so far.
-  const taken = [];
-  for (let k = 0; k < columns; k++) {
-    for (let i = 0; i < slots(k); i++) {
-      taken.push({ x: x(k) - radius, y: y(k, i) - radius, width: 2 * radius, height: 2 * radius });
-    }
-  }
-  for (let k = 0; k < columns - 1; k++) {
-    for (let i = 0; i < sizes[k + 1]; i++) {
-      for (let j = 0; j < slots(k); j++) {
-        const name = `w${k + 1}[${i + 1},${j + 1}]`;
-        const weight = weights[name];
-        if (!weight) continue;
-        const x1 = x(k) + radius, y1 = y(k, j), x2 = x(k + 1) - radius, y2 = y(k + 1, i);
-        const group = el("g", { class: "edge" + (state.selectedWeight === name ? " selected" : ""), "data-weight": name });
-        const widthPx = 0.8 + 4.5 * Math.min(1, Math.abs(weight.value) / largest);
-        group.appendChild(el("line", { x1, y1, x2, y2, stroke: "transparent", "stroke-width": 12 }));
-        group.appendChild(el("line", {
-          x1, y1, x2, y2, class: "wire", stroke: weightColour(weight.value, largest), "stroke-width": widthPx,
-        }));
-        group.addEventListener("click", () => selectWeight(name));
-        group.addEventListener("mousemove", (event) => showTip(event,
-          `${name} = ${short(weight.value)}\n∂l/∂w = ${fmt(weight.grad)}  (this example)`));
-        group.addEventListener("mouseleave", hideTip);
-        edges.appendChild(group);
-        if (labelled) {
-          const text = el("text", { class: "edge-label", "text-anchor": "middle", "data-weight": name });
-          subSup(text, weightParts(name));
-          text.appendChild(el("tspan", {}, " = " + (showGrads ? fmt(weight.grad) : short(weight.value))));
-          text.addEventListener("click", () => selectWeight(name));
-          text.style.cursor = "pointer";
-          labels.appendChild(text);
-          // Near the head first (a bias weight's near its tail), staggered by source; then
-          // along the edge, the first place where the label covers no unit and no other
-          // label (or, on a crowded picture, the place where it covers least).
-          const preferred = j === sizes[k] ? 0.28 : 0.8 - 0.18 * (j % 2);
-          const places = [preferred];
-          for (let step = 1; step <= 30; step++) {
-            for (const at of [preferred - 0.03 * step, preferred + 0.03 * step]) {
-              if (at >= 0.08 && at <= 0.94) places.push(at);
-            }
-          }
-          let best = null;
-          search: for (const at of places) {
-            for (const lift of [-3, 13]) {  // just above the wire, else just below it
-              text.setAttribute("x", x1 + (x2 - x1) * at);
-              text.setAttribute("y", y1 + (y2 - y1) * at + lift);
-              const box = padded(text.getBBox());
-              const covered = taken.reduce((sum, other) => sum + overlap(box, other), 0);
-              if (best === null || covered < best.covered) best = { at, lift, box, covered };
-              if (covered === 0) break search;
-            }
-          }
-          text.setAttribute("x", x1 + (x2 - x1) * best.at);
-          text.setAttribute("y", y1 + (y2 - y1) * best.at + best.lift);
-          const box = best.box;
-          taken.push(box);
-          // a white card under the text, so that wires running behind it do not cross it
-          labels.insertBefore(el("rect", { ...box, rx: 3, class: "edge-label-back" }), text);
-        }
-      }
-    }
-  }
   for (let k = 0; k < columns; k++) {
     for (let i = 0; i < slots(k); i++) {
       const bias = i === sizes[k];
@@ -359,10 +301,94 @@ function renderNetwork(snap) {
       units.appendChild(group);
     }
   }
+  // Boxes a new weight label must not cover: the units with their values and names (a
+  // value can be wider than its circle), then every label placed so far.
+  const taken = [...units.children].map((unit) => unit.getBBox());
+  for (let k = 0; k < columns - 1; k++) {
+    for (let i = 0; i < sizes[k + 1]; i++) {
+      for (let j = 0; j < slots(k); j++) {
+        const name = `w${k + 1}[${i + 1},${j + 1}]`;
+        const weight = weights[name];
+        if (!weight) continue;
+        const x1 = x(k) + radius, y1 = y(k, j), x2 = x(k + 1) - radius, y2 = y(k + 1, i);
+        const group = el("g", { class: "edge" + (state.selectedWeight === name ? " selected" : ""), "data-weight": name });
+        const widthPx = 0.8 + 4.5 * Math.min(1, Math.abs(weight.value) / largest);
+        group.appendChild(el("line", { x1, y1, x2, y2, stroke: "transparent", "stroke-width": 12 }));
+        group.appendChild(el("line", {
+          x1, y1, x2, y2, class: "wire", stroke: weightColour(weight.value, largest), "stroke-width": widthPx,
+        }));
+        group.addEventListener("click", () => selectWeight(name));
+        group.addEventListener("mousemove", (event) => showTip(event,
+          `${name} = ${short(weight.value)}\n∂l/∂w = ${fmt(weight.grad)}  (this example)`));
+        group.addEventListener("mouseleave", hideTip);
+        edges.appendChild(group);
+        if (labelled) {
+          const text = el("text", { class: "edge-label", "text-anchor": "middle", "data-weight": name });
+          subSup(text, weightParts(name));
+          text.appendChild(el("tspan", {}, " = " + (showGrads ? fmt(weight.grad) : short(weight.value))));
+          text.addEventListener("click", () => selectWeight(name));
+          text.style.cursor = "pointer";
+          labels.appendChild(text);
+          // Near the head first (a bias weight's near its tail), staggered by source; then
+          // along the edge, the first place where the label covers no unit and no other
+          // label. On a crowded picture (a small window, four or more hidden units) the
+          // label is tried again in smaller type; failing that, where it shares least space,
+          // or, if its text would cover another label or a unit there, not at all.
+          const preferred = j === sizes[k] ? 0.28 : 0.8 - 0.18 * (j % 2);
+          const places = [preferred];
+          for (let step = 1; step <= 60; step++) {
+            for (const at of [preferred - 0.015 * step, preferred + 0.015 * step]) {
+              if (at >= 0.06 && at <= 0.95) places.push(at);
+            }
+          }
+          let best = null;
+          search: for (const size of LABEL_SIZES) {
+            text.style.fontSize = `${size}px`;
+            for (const at of places) {
+              for (const lift of [-3, size + 2]) {  // just above the wire, else just below it
+                text.setAttribute("x", x1 + (x2 - x1) * at);
+                text.setAttribute("y", y1 + (y2 - y1) * at + lift);
+                const raw = text.getBBox(), box = padded(raw);
+                // covered: space shared with the others' margins (0 = well apart);
+                // clash: this label's text on another label's text or on a unit.
+                let covered = 0, clash = 0;
+                for (const other of taken) {
+                  covered += overlap(box, padded(other));
+                  clash += overlap(raw, other);
+                }
+                if (best === null || clash < best.clash || (clash === best.clash && covered < best.covered)) {
+                  best = { size, at, lift, raw, box, covered, clash };
+                }
+                if (covered === 0) break search;
+              }
+            }
+          }
+          if (best.clash > 0 && state.selectedWeight !== name) {
+            // No room anywhere along the edge: leave the label out rather than hide
+            // another one under it (a note above the picture counts them; hovering the edge
+            // shows the value). The selected weight's label is always drawn.
+            labels.removeChild(text);
+            leftOut += 1;
+            continue;
+          }
+          text.style.fontSize = `${best.size}px`;
+          text.setAttribute("x", x1 + (x2 - x1) * best.at);
+          text.setAttribute("y", y1 + (y2 - y1) * best.at + best.lift);
+          taken.push(best.raw);
+          // a white card under the text, so that wires running behind it do not cross it
+          labels.insertBefore(el("rect", { ...best.box, rx: 3, class: "edge-label-back" }), text);
+        }
+      }
+    }
+  }
   const legend = showGrads
     ? "edges: ∂l/∂w for the example · units: δ = ∂l/∂s (inputs: x)"
     : "edges: weights w (blue +, orange −) · units: x for the example · click an edge to edit it";
   svg.appendChild(el("text", { x: 8, y: height - 8, class: "unit-name" }, legend));
+  if (leftOut > 0) {
+    svg.appendChild(el("text", { x: 8, y: 14, class: "unit-name", id: "labels-left-out" },
+      `${leftOut} weight label${leftOut === 1 ? "" : "s"} left out for room: hover an edge, or widen the window`));
+  }
 }
 
 function selectWeight(name) {
