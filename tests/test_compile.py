@@ -210,16 +210,20 @@ def test_vjp_kernel_matches_op_row(key: tuple[ops.Op, int], dtype: Any) -> None:
 @pytest.mark.parametrize("in_place", [False, True])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("op", [ops.RELU, ops.SOFTPLUS], ids=lambda op: op.name)
+@pytest.mark.parametrize("shape", [(1003,), (300, 257), (33_000, 3)], ids=str)
 def test_max_with_zero_kernels_match_the_row_on_special_values(
-    op: ops.Op, dtype: Any, in_place: bool
+    shape: tuple[int, ...], op: ops.Op, dtype: Any, in_place: bool
 ) -> None:
-    """relu's and softplus's kernels take max(a, 0) against an array of zeros (numpy's
-    SIMD loop): the bits stay the row's on −0, NaN, ±inf, subnormals and both signs, in
-    the SIMD body and its tail (1,003 elements), written over the input too."""
+    """relu's and softplus's kernels take max(a, 0) against zeros of the whole shape, a
+    broadcast row of zeros, or 0 (by size and width, for speed): the bits stay the row's
+    on −0, NaN, ±inf, subnormals and both signs, in SIMD bodies and tails, written over
+    the input too."""
     tiny = np.finfo(dtype).smallest_subnormal
     special = np.array([-0.0, 0.0, np.nan, -np.nan, np.inf, -np.inf, tiny, -tiny, 2.5, -3.0])
     rng = np.random.default_rng(7)
-    a = np.concatenate([np.resize(special, 503), rng.normal(size=500)]).astype(dtype)
+    size = int(np.prod(shape))
+    a = np.concatenate([np.resize(special, size // 2), rng.normal(size=size - size // 2)])
+    a = rng.permutation(a).astype(dtype).reshape(shape)
     with np.errstate(all="ignore"):
         reference = np.asarray(op.forward(ARRAY, a))
         out = a.copy() if in_place else np.empty_like(reference)
@@ -227,6 +231,19 @@ def test_max_with_zero_kernels_match_the_row_on_special_values(
         instructions = op.forward_into([out if in_place else a], {}, out)
         _run(instructions)
     assert same_bits(out, reference), op.name
+
+
+def test_max_with_zero_operand_by_size_and_width() -> None:
+    """The three shapes above take the three operands: shared read-only zeros of the whole
+    shape, one broadcast row of zeros, and the number 0."""
+    whole = ops._zero_operand(np.empty((1003,), np.float32))
+    row = ops._zero_operand(np.empty((300, 257), np.float32))
+    number = ops._zero_operand(np.empty((33_000, 3), np.float32))
+    assert whole.shape == (1003,) and not whole.flags.writeable and not whole.any()
+    assert row.shape == (257,) and not row.flags.writeable and not row.any()
+    assert number == 0.0 and not isinstance(number, np.ndarray)
+    # Smaller requests share the first one's memory.
+    assert np.shares_memory(ops._zero_operand(np.empty((10, 10), np.float32)), whole)
 
 
 @pytest.mark.parametrize("axis", [0, 1, -1])
