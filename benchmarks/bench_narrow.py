@@ -25,7 +25,6 @@ import argparse
 import functools
 import statistics
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,23 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 from bench_peers import make_chainrule_compiled_step, make_numpy
-from workloads import reexec_without_blas_overrides, workloads_named
+from workloads import interleaved_cpu_times, reexec_without_blas_overrides, workloads_named
 
 from chainrule import _broadcast, ops
 
 SHAPES = [(891, 2), (891, 1), (16, 64), (128, 256), (128, 10)]
-
-
-def timed(sides: dict[str, Callable[[], Any]], calls: int, rounds: int) -> dict[str, list[float]]:
-    """µs per call of each side, one figure per round, the sides interleaved."""
-    times: dict[str, list[float]] = {side: [] for side in sides}
-    for _ in range(rounds):
-        for side, call in sides.items():
-            start = time.process_time()
-            for _ in range(calls):
-                call()
-            times[side].append((time.process_time() - start) / calls * 1e6)
-    return times
 
 
 def median_ratio(times: dict[str, list[float]], side: str, reference: str) -> float:
@@ -85,7 +72,7 @@ def kernel_rows(calls: int, rounds: int) -> None:
                 "np.add": run_all([functools.partial(np.add, g, b, out=out)]),
                 "add": run_all(ops.ADD.forward_into([g, b], {}, out)),
             }
-            times = timed(sides, calls, rounds)
+            times = interleaved_cpu_times(sides, calls, rounds)
             fastest = {side: min(samples) for side, samples in times.items()}
             print(
                 f"| ({rows}, {columns}) | {np.dtype(dtype).name} | {fastest['reduce']:.2f} | "
@@ -113,7 +100,7 @@ def crossover_rows(calls: int, rounds: int) -> None:
             "reduce": run_all([functools.partial(np.add.reduce, g, 0, None, summed)]),
             "transposed": transposed,
         }
-        times = timed(sides, max(1, calls // max(1, rows // 891)), rounds)
+        times = interleaved_cpu_times(sides, max(1, calls // max(1, rows // 891)), rounds)
         chosen = "transposed" if _broadcast.sums_through_transpose(rows, columns) else "reduce"
         print(
             f"| ({rows}, {columns}) | {min(times['reduce']):.2f} | "
@@ -145,7 +132,7 @@ def whole_step(steps: int, rounds: int) -> None:
     for step in sides.values():
         for _ in range(5):
             step()
-    times = timed(sides, steps, rounds)
+    times = interleaved_cpu_times(sides, steps, rounds)
     print("\n| compiled 3→2→1 step, float32, batch 891 | µs | ratio to hand numpy |")
     print("|---|---|---|")
     for side, samples in times.items():

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 from bench_peers import make_chainrule_compiled, make_chainrule_compiled_step, make_numpy
-from workloads import reexec_without_blas_overrides, workloads_named
+from workloads import interleaved_cpu_times, reexec_without_blas_overrides, workloads_named
 
 SIDES = {
     "numpy": make_numpy,
@@ -44,17 +43,11 @@ def measure(name: str, steps: int, rounds: int) -> dict[str, tuple[float, float]
         for _ in range(5):  # record, plan and warm up
             step()
     block = steps if workload.small else max(1, steps // 50)
-    times: dict[str, list[float]] = {side: [] for side in sides}
-    for _ in range(rounds):
-        for side, step in sides.items():
-            start = time.process_time()
-            for _ in range(block):
-                step()
-            times[side].append((time.process_time() - start) / block)
+    times = interleaved_cpu_times(sides, block, rounds)
     result = {}
     for side, samples in times.items():
         ratios = sorted(a / b for a, b in zip(samples, times["numpy"]))
-        result[side] = (min(samples) * 1e6, ratios[len(ratios) // 2])
+        result[side] = (min(samples), ratios[len(ratios) // 2])
     return result
 
 

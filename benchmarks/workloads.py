@@ -202,6 +202,22 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def interleaved_cpu_times(
+    sides: dict[str, Callable[[], Any]], calls: int, rounds: int
+) -> dict[str, list[float]]:
+    """µs of CPU time per call of each side, one figure per round of ``calls`` calls, the
+    sides interleaved round by round (``time.process_time``: other processes on a loaded
+    machine bend it less than wall time)."""
+    times: dict[str, list[float]] = {side: [] for side in sides}
+    for _ in range(rounds):
+        for side, call in sides.items():
+            start = time.process_time()
+            for _ in range(calls):
+                call()
+            times[side].append((time.process_time() - start) / calls * 1e6)
+    return times
+
+
 # --- environment ----------------------------------------------------------------------------
 
 
