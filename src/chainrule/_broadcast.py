@@ -33,22 +33,25 @@ def sums_through_transpose(rows: int, columns: int) -> bool:
 
 
 def leading_sum_steps(
-    array: np.ndarray, count: int, out: np.ndarray, scratch: np.ndarray | None = None
+    array: np.ndarray,
+    count: int,
+    out: np.ndarray,
+    make_scratch: Callable[[tuple[int, int], np.dtype[Any]], np.ndarray] = np.empty,
 ) -> list[SumStep]:
     """The numpy calls that write the sum of ``array`` over its first ``count`` axes
     into ``out`` (shaped like those axes dropped, or kept as 1s; C-contiguous).
 
     The one definition of this sum: eager backward runs these steps at once
     (:func:`sum_leading`), the compiled backward keeps them in its program, so both give
-    the same bits. The strategy depends only on the shape (:func:`sums_through_transpose`),
-    and ``scratch`` (a C-contiguous (columns, rows) buffer, made here if None) is where
-    the transposed copy goes.
+    the same bits. The strategy depends only on the shape (:func:`sums_through_transpose`);
+    when it transposes, ``make_scratch((columns, rows), dtype)`` gives the C-contiguous
+    buffer the transposed copy goes to (a planner passes its pool's).
 
     Args:
         array: the adjoint to sum.
         count: how many leading axes to sum away.
         out: where the sum goes (its size is that of ``array.shape[count:]``).
-        scratch: the buffer for the transposed copy, if the strategy needs one.
+        make_scratch: makes the buffer for the transposed copy, if the strategy needs one.
     """
     if not out.flags.c_contiguous:  # its reshapes below must be views of it
         raise ValueError(f"leading_sum_steps writes into a C-contiguous out, not {out.strides}")
@@ -57,8 +60,7 @@ def leading_sum_steps(
     if not sums_through_transpose(rows, columns):
         summed = out.reshape(array.shape[count:])
         return [functools.partial(np.add.reduce, array, tuple(range(count)), None, summed)]
-    if scratch is None:
-        scratch = np.empty((columns, rows), array.dtype)
+    scratch = make_scratch((columns, rows), array.dtype)
     # Views only (a reshape of ``array`` might copy it, and a compiled program would
     # then read that stale copy): the summed axes moved last, into scratch seen alike.
     ndim = array.ndim

@@ -5,19 +5,12 @@ with each partial's ``into`` (checked against the partial's rule bit for bit).""
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .._broadcast import (
-    broadcast_axes,
-    leading_sum_steps,
-    stretched_prefix,
-    sums_through_transpose,
-    unbroadcast,
-)
+from .._broadcast import broadcast_axes, leading_sum_steps, stretched_prefix, unbroadcast
 from .._math import ARRAY
 from ..graph import Node, adjoints, topological_order
 from ..ops import Instruction, Op
@@ -274,17 +267,18 @@ class BackwardPlanner:
         buffers = self.buffers
         array = adjoint.array
         summed = buffers.new_shaped(shape, array.dtype)
-        rows = math.prod(array.shape[:count])
-        columns = math.prod(array.shape[count:])
-        scratch = None
-        if sums_through_transpose(rows, columns):
-            scratch = buffers.new_shaped((columns, rows), array.dtype)
-        steps = leading_sum_steps(array, count, summed, scratch)
+        scratch: list[np.ndarray] = []  # the transposed copy's buffer, if the sum makes one
+
+        def make_scratch(scratch_shape: tuple[int, int], dtype: np.dtype[Any]) -> np.ndarray:
+            scratch.append(buffers.new_shaped(scratch_shape, dtype))
+            return scratch[-1]
+
+        steps = leading_sum_steps(array, count, summed, make_scratch)
         for step in steps:
             step()
         run.extend(steps)
-        if scratch is not None:  # read by the last step only: free for later ones
-            buffers.recycle(scratch)
+        for buffer in scratch:  # read by the last step only: free for later ones
+            buffers.recycle(buffer)
         buffers.release(array)
         return buffers.hold(_Adjoint(summed, owned=True))
 
