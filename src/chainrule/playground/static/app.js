@@ -301,9 +301,7 @@ function renderNetwork(snap) {
       units.appendChild(group);
     }
   }
-  // Boxes a new weight label must not cover: the units with their values and names (a
-  // value can be wider than its circle), then every label placed so far.
-  const taken = [...units.children].map((unit) => unit.getBBox());
+  const pending = [];  // weight labels to place: their text and edge
   for (let k = 0; k < columns - 1; k++) {
     for (let i = 0; i < sizes[k + 1]; i++) {
       for (let j = 0; j < slots(k); j++) {
@@ -323,64 +321,87 @@ function renderNetwork(snap) {
         group.addEventListener("mouseleave", hideTip);
         edges.appendChild(group);
         if (labelled) {
-          const text = el("text", { class: "edge-label", "text-anchor": "middle", "data-weight": name });
+          const text = el("text", { x: 0, y: 0, class: "edge-label", "text-anchor": "middle", "data-weight": name });
           subSup(text, weightParts(name));
           text.appendChild(el("tspan", {}, " = " + (showGrads ? fmt(weight.grad) : short(weight.value))));
           text.addEventListener("click", () => selectWeight(name));
           text.style.cursor = "pointer";
           labels.appendChild(text);
-          // Near the head first (a bias weight's near its tail), staggered by source; then
-          // along the edge, the first place where the label covers no unit and no other
-          // label. On a crowded picture (a small window, four or more hidden units) the
-          // label is tried again in smaller type; failing that, where it shares least space,
-          // or, if its text would cover another label or a unit there, not at all.
-          const preferred = j === sizes[k] ? 0.28 : 0.8 - 0.18 * (j % 2);
-          const places = [preferred];
-          for (let step = 1; step <= 60; step++) {
-            for (const at of [preferred - 0.015 * step, preferred + 0.015 * step]) {
-              if (at >= 0.06 && at <= 0.95) places.push(at);
-            }
-          }
-          let best = null;
-          search: for (const size of LABEL_SIZES) {
-            text.style.fontSize = `${size}px`;
-            for (const at of places) {
-              for (const lift of [-3, size + 2]) {  // just above the wire, else just below it
-                text.setAttribute("x", x1 + (x2 - x1) * at);
-                text.setAttribute("y", y1 + (y2 - y1) * at + lift);
-                const raw = text.getBBox(), box = padded(raw);
-                // covered: space shared with the others' margins (0 = well apart);
-                // clash: this label's text on another label's text or on a unit.
-                let covered = 0, clash = 0;
-                for (const other of taken) {
-                  covered += overlap(box, padded(other));
-                  clash += overlap(raw, other);
-                }
-                if (best === null || clash < best.clash || (clash === best.clash && covered < best.covered)) {
-                  best = { size, at, lift, raw, box, covered, clash };
-                }
-                if (covered === 0) break search;
-              }
-            }
-          }
-          if (best.clash > 0 && state.selectedWeight !== name) {
-            // No room anywhere along the edge: leave the label out rather than hide
-            // another one under it (a note above the picture counts them; hovering the edge
-            // shows the value). The selected weight's label is always drawn.
-            labels.removeChild(text);
-            leftOut += 1;
-            continue;
-          }
-          text.style.fontSize = `${best.size}px`;
-          text.setAttribute("x", x1 + (x2 - x1) * best.at);
-          text.setAttribute("y", y1 + (y2 - y1) * best.at + best.lift);
-          taken.push(best.raw);
-          // a white card under the text, so that wires running behind it do not cross it
-          labels.insertBefore(el("rect", { ...best.box, rx: 3, class: "edge-label-back" }), text);
+          // Near the head first (a bias weight's near its tail), staggered by source.
+          pending.push({ name, text, x1, y1, x2, y2, preferred: j === sizes[k] ? 0.28 : 0.8 - 0.18 * (j % 2) });
         }
       }
     }
   }
+  // Every box is measured before anything moves, one type size at a time for all labels
+  // (the texts sit at the origin; moving a text moves its box by as much): a layout per
+  // type size needed, where measuring at every place tried forced one each (seconds per
+  // redraw on a crowded picture).
+  // Boxes a label must not cover: the units with their values and names (a value can be
+  // wider than its circle), then every label placed so far.
+  const taken = [...units.children].map((unit) => unit.getBBox());
+  const margins = taken.map(padded);  // the same boxes with their margins
+  // By type size, the boxes at the origin of the labels not yet placed when that size was
+  // first needed (the labels before them have moved, and set their own size).
+  const boxes = [];
+  const boxAt = (s, index) => {
+    if (!boxes[s]) {
+      const unplaced = pending.slice(index);
+      for (const label of unplaced) label.text.style.fontSize = `${LABEL_SIZES[s]}px`;
+      boxes[s] = [...new Array(index), ...unplaced.map((label) => label.text.getBBox())];
+    }
+    return boxes[s][index];
+  };
+  pending.forEach((label, index) => {
+    const { name, text, x1, y1, x2, y2, preferred } = label;
+    // Along the edge from the preferred place, the first place where the label covers no
+    // unit and no other label. On a crowded picture (a small window, four or more hidden
+    // units) the label is tried again in smaller type; failing that, where it shares
+    // least space, or, if its text would cover another label or a unit there, not at all.
+    const places = [preferred];
+    for (let step = 1; step <= 60; step++) {
+      for (const at of [preferred - 0.015 * step, preferred + 0.015 * step]) {
+        if (at >= 0.06 && at <= 0.95) places.push(at);
+      }
+    }
+    let best = null;
+    search: for (let s = 0; s < LABEL_SIZES.length; s++) {
+      const size = LABEL_SIZES[s], origin = boxAt(s, index);
+      for (const at of places) {
+        for (const lift of [-3, size + 2]) {  // just above the wire, else just below it
+          const px = x1 + (x2 - x1) * at, py = y1 + (y2 - y1) * at + lift;
+          const raw = { x: origin.x + px, y: origin.y + py, width: origin.width, height: origin.height };
+          const box = padded(raw);
+          // covered: space shared with the others' margins (0 = well apart);
+          // clash: this label's text on another label's text or on a unit.
+          let covered = 0, clash = 0;
+          for (let t = 0; t < taken.length; t++) {
+            covered += overlap(box, margins[t]);
+            clash += overlap(raw, taken[t]);
+          }
+          if (best === null || clash < best.clash || (clash === best.clash && covered < best.covered)) {
+            best = { size, px, py, raw, box, covered, clash };
+          }
+          if (covered === 0) break search;
+        }
+      }
+    }
+    if (best.clash > 0 && state.selectedWeight !== name) {
+      // No room anywhere along the edge: leave the label out rather than hide another
+      // one under it (a note above the picture counts them; hovering the edge shows the
+      // value). The selected weight's label is always drawn.
+      labels.removeChild(text);
+      leftOut += 1;
+      return;
+    }
+    text.style.fontSize = `${best.size}px`;
+    text.setAttribute("x", best.px);
+    text.setAttribute("y", best.py);
+    taken.push(best.raw);
+    margins.push(best.box);
+    // a white card under the text, so that wires running behind it do not cross it
+    labels.insertBefore(el("rect", { ...best.box, rx: 3, class: "edge-label-back" }), text);
+  });
   const legend = showGrads
     ? "edges: ∂l/∂w for the example · units: δ = ∂l/∂s (inputs: x)"
     : "edges: weights w (blue +, orange −) · units: x for the example · click an edge to edit it";
