@@ -694,3 +694,42 @@ def test_product_kernel_uses_matmul_where_dot_cannot_write_out() -> None:
     assert overlapping.func is np.matmul
     overlapping()
     assert np.array_equal(square, np.ones((4, 4)))
+
+
+@pytest.mark.parametrize("form", ["flat", "calls fn", "eager"])
+def test_before_update_sees_the_loss_before_the_parameters_change(form: str) -> None:
+    """CompiledStep.before_update (the training loop's hook) is called with the loss the
+    call returns, after backward and before the optimizer changes any parameter: on the
+    recording call, on replays (flat, or calling fn again) and on eager calls."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 3)), rng.normal(size=(8, 1))
+    w = cr.tensor(rng.normal(size=(3, 1)), requires_grad=True)
+    optimizer = cr.optim.SGD([w], lr=0.1)
+    offset = [0.0]  # read by fn beyond its arguments: its replays cannot be flat
+
+    def loss(xb: np.ndarray, yb: np.ndarray) -> cr.Tensor:
+        error = cr.tensor(xb) @ w - cr.tensor(yb)
+        if form == "calls fn":
+            offset[0] += 1.0
+            error = error + offset[0]
+        return (error * error).mean()
+
+    step = cr.compile(loss, optimizer=optimizer)
+    seen: list[tuple[float, bytes]] = []
+    step.before_update = lambda value: seen.append((value, w.data.tobytes()))
+    for _ in range(4):
+        before = w.data.tobytes()
+        if form == "eager":
+            with cr.detect_anomaly():
+                value = float(step(x, y).data)
+        else:
+            value = float(step(x, y).data)
+        assert seen[-1] == (value, before)
+        assert w.data.tobytes() != before  # the update came after the hook
+    assert len(seen) == 4
+    stats = step.stats
+    assert {
+        "flat": stats.flat_replays == 3,
+        "calls fn": stats.flat_replays == 0 and stats.replays >= 2,
+        "eager": stats.eager_calls == 4,
+    }[form]

@@ -111,6 +111,11 @@ class CompiledStep:
         self.max_divergences = max_divergences
         self.verify = verify
         self.stats = CompileStats()
+        #: With ``optimizer``: called with the step's loss (a float) after backward and
+        #: right before the optimizer changes the parameters. The training loop decides
+        #: there whether the weights it holds as the best must be copied before they
+        #: change (see chainrule.training's BestWeights).
+        self.before_update: Callable[[float], None] | None = None
         self._programs: OrderedDict[tuple[Any, ...], _Program | str] = OrderedDict()
         self._divergences: dict[tuple[Any, ...], int] = {}
         self._not_flat: set[tuple[Any, ...]] = set()  # signatures whose flat check failed
@@ -140,7 +145,7 @@ class CompiledStep:
         loss = self.fn(*arguments)
         _check_loss(loss)
         loss.backward()
-        self.optimizer.step()
+        self._update(loss)
         return loss
 
     def check_again(self) -> None:
@@ -219,7 +224,7 @@ class CompiledStep:
             return result
         finally:
             if self.optimizer is not None:
-                self.optimizer.step()
+                self._update(result)
         if flat_candidate and not program.flat:
             self._note(f"replays by calling fn again: {program.fallback_reason}")
         self._store(key, program)
@@ -251,12 +256,18 @@ class CompiledStep:
             self._programs.pop(key, None)  # state unknown: record again next time
             raise
         if self.optimizer is not None:
-            self.optimizer.step()
+            self._update(result)
         if replayer.diverged or replayer.cursor != replayer.count:
             self._diverged(key, program)
         else:
             self.stats.replays += 1
         return _detached(result)
+
+    def _update(self, loss: Tensor) -> None:
+        """The optimizer's step, after the update hook has seen the loss."""
+        if self.before_update is not None:
+            self.before_update(float(loss.data))
+        self.optimizer.step()
 
     def _diverged(self, key: tuple[Any, ...], program: _Program) -> None:
         self.stats.divergences += 1
@@ -303,7 +314,7 @@ class CompiledStep:
         self.optimizer.zero_grad()
         backward_event.replay()
         result = _leaf_copy(root.data)
-        self.optimizer.step()
+        self._update(result)
         self.stats.replays += 1
         self.stats.flat_replays += 1
         return result

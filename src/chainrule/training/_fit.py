@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import optim
 from ..functional import no_grad
 from . import _inputs as inputs
 from ._errors import (
@@ -222,6 +223,11 @@ def fit(
             measure=trainer.training_loss,
             optimizer=optimizer_instance,
             schedule=schedule,
+            # Only around chainrule's own optimizers: the update then runs nothing else
+            # that could raise KeyboardInterrupt while the best weights are not copied.
+            call_before_update=trainer.call_before_update
+            if trainer.one_step_epochs and type(optimizer_instance) in (optim.SGD, optim.Adam)
+            else None,
         )
     if history.diverged:
         warnings.warn(_divergence_message(history, optimizer_instance), TrainingDivergedWarning,
@@ -360,6 +366,22 @@ class _Trainer:
         elif accuracy_rule == "argmax":
             self.truth = train[1] if train[1].ndim == 1 else train[1].argmax(axis=1)
         self.cut = 0.0 if objective.on_logits else 0.5
+        # Every epoch one step of a tensor-level model on all training rows: the step
+        # can tell the loop the epoch's loss before it changes the weights.
+        self.one_step_epochs = len(self.bounds) == 1 and isinstance(step, TensorStep)
+
+    def call_before_update(self, hook: Callable[[float], None] | None) -> None:
+        """Have each (one-step) epoch call ``hook`` with the loss it will log, before its
+        step changes the weights (None: stop). See run_epochs."""
+        step = self.step
+        assert isinstance(step, TensorStep) and self.one_step_epochs
+        if hook is None:
+            step.call_before_update(None)
+            return
+        total_weight = self.total_weight
+        # epoch() logs (0.0 + step loss · share) / total weight; the one batch's share is
+        # the total weight (the same sum of the same weights).
+        step.call_before_update(lambda value: hook((0.0 + value * total_weight) / total_weight))
 
     def epoch(self, epoch: int) -> dict[str, float]:
         """Train one epoch; its logs: loss, accuracy (from the same forward passes) and

@@ -11,6 +11,8 @@ state between calls, so trainings in several threads do not share anything here.
 from __future__ import annotations
 
 import math
+import signal
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,7 +37,13 @@ DIVERGENCE_EPOCHS = 3
 
 
 class BestWeights:
-    """A copy of the parameters kept in place, so saving and restoring allocate nothing."""
+    """A copy of the parameters kept in place, so saving and restoring allocate nothing.
+
+    The best weights may also be the parameters themselves (:meth:`hold_live`): then
+    nothing is copied until they are about to change (:meth:`commit`). In a training
+    whose epochs are one step each, the loss improves in most epochs, and the copy after
+    each of them (the size of the model, every step) is what the loop would cost most.
+    """
 
     def __init__(self, parameters: Sequence[Any], *, keep_now: bool = True) -> None:
         """Keep a copy of ``parameters``' values (``keep_now`` False: only allocate the
@@ -54,6 +62,7 @@ class BestWeights:
         self._values = [
             index for index, p in enumerate(self._parameters) if not isinstance(p, Tensor)
         ]
+        self.live = False  # the parameters are the best weights (the copy is stale)
 
     def save(self) -> None:
         """Copy the current parameters into the kept copy."""
@@ -61,9 +70,22 @@ class BestWeights:
             saved[...] = tensor.data  # (for small arrays faster than np.copyto)
         for index in self._values:
             self._saved[index] = self._parameters[index].data
+        self.live = False
+
+    def hold_live(self) -> None:
+        """The current parameters are the best weights: keep them where they are until
+        :meth:`commit` (which must come before anything changes them)."""
+        self.live = True
+
+    def commit(self) -> None:
+        """Copy best weights held live into the kept copy (before the parameters change)."""
+        if self.live:
+            self.save()
 
     def restore(self) -> None:
         """Put the kept copy back into the parameters (in place where possible)."""
+        if self.live:
+            return  # the parameters are the best weights
         for saved, parameter in zip(self._saved, self._parameters):
             if isinstance(parameter, Tensor) and parameter.data.flags.writeable:
                 # In place: anything holding the parameter arrays (a compiled step) sees it.
@@ -75,7 +97,81 @@ class BestWeights:
 
     def finite(self) -> bool:
         """Whether every kept value is finite."""
-        return all(bool(np.isfinite(saved).all()) for saved in self._saved)
+        kept = [p.data for p in self._parameters] if self.live else self._saved
+        return all(bool(np.isfinite(value).all()) for value in kept)
+
+
+class _InterruptShield:
+    """Holds Ctrl-C back while the best weights exist only in parameters being changed.
+
+    Installed for a whole training as the SIGINT handler (only over Python's default
+    one, in the main thread): outside a hold it raises KeyboardInterrupt as the default
+    does; inside one it notes the interrupt and :meth:`release` raises it. A hold lasts
+    one optimizer step and the bookkeeping of its epoch.
+    """
+
+    def __init__(self) -> None:
+        self.installed = False
+        self.holding = False
+        self.caught = False
+
+    def install(self) -> bool:
+        """Become the SIGINT handler; False (and nothing done) where that is not possible."""
+        if (
+            threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        ):
+            return False
+        signal.signal(signal.SIGINT, self._interrupted)
+        self.installed = True
+        return True
+
+    def uninstall(self) -> None:
+        if self.installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            self.installed = False
+
+    def _interrupted(self, signum: int, frame: Any) -> None:
+        if not self.holding:
+            raise KeyboardInterrupt
+        self.caught = True
+
+    def release(self) -> None:
+        """End the hold; raise the KeyboardInterrupt that came during it, if one did."""
+        self.holding = False
+        if self.caught:
+            self.caught = False
+            raise KeyboardInterrupt
+
+
+class _Verdicts:
+    """Whether each epoch improved the monitor, decided before its step changes the weights.
+
+    For epochs of one optimizer step each (see ``run_epochs``'s ``call_before_update``):
+    the step calls :meth:`before_update` with the value the epoch will log under the
+    monitor. An improving epoch's weights after the step will be the new best, so the
+    best weights held live are not copied; otherwise they are copied before they change.
+    """
+
+    def __init__(self, best: BestWeights, shield: _InterruptShield, sign: float) -> None:
+        self.best = best
+        self.shield = shield
+        self.sign = sign
+        self.best_value = math.inf
+        self.verdict: bool | None = None  # this epoch's, once its step has decided it
+
+    def improves(self, value: float) -> bool:
+        """Whether ``value`` of the monitor beats the best so far (NaN never does)."""
+        return self.sign * value < self.best_value
+
+    def before_update(self, value: float) -> None:
+        # A loss that is not finite ends training as diverged, never as the best epoch.
+        improving = math.isfinite(value) and self.improves(value)
+        self.verdict = improving
+        if improving:
+            self.shield.holding = True  # until the epoch is recorded as the best
+        else:
+            self.best.commit()
 
 
 class EarlyStopping:
@@ -165,6 +261,7 @@ def run_epochs(
     optimizer: Any = None,
     schedule: Schedule | None = None,
     first_epoch: int = 1,
+    call_before_update: Callable[[Callable[[float], None] | None], None] | None = None,
 ) -> None:
     """Train for ``epochs`` epochs, filling ``history`` in place as each one ends.
 
@@ -189,21 +286,44 @@ def run_epochs(
         optimizer: the optimizer whose ``lr`` the ``schedule`` sets.
         schedule: the learning-rate schedule (epoch -> factor of the optimizer's lr).
         first_epoch: the number of the first epoch (estimators continuing a fit).
+        call_before_update: for trainers whose every epoch is one optimizer step and
+            whose monitor is the training loss: ``call_before_update(hook)`` makes the
+            step call ``hook(loss)`` with the loss the epoch will log, before the step
+            changes the weights (``call_before_update(None)`` stops it). The best
+            weights are then copied only when an epoch does not improve on them, not
+            after every improving epoch. Give it only when nothing but chainrule's own
+            code runs between the hook and the end of the step (Ctrl-C is held back
+            there; a KeyboardInterrupt raised by other code could not be). Ignored
+            when user callbacks are given (they may change the weights) or Ctrl-C
+            cannot be held back for the moment the best weights are not copied
+            (another thread, or a SIGINT handler of the program's own).
     """
     initial = BestWeights(parameters) if measure is not None else None
     # Until an epoch saves into it, the start is restored from ``initial`` when there
     # is one (see _restore): copying the weights twice before training is then wasted.
     best = BestWeights(parameters, keep_now=initial is None)
     sign = -1.0 if higher_is_better else 1.0
-    best_value = math.inf
+    shield = _InterruptShield()
+    verdicts = _Verdicts(best, shield, sign)
+    deferred = (
+        call_before_update is not None
+        and not callbacks
+        and history.monitor == "loss"
+        and not higher_is_better
+        and shield.install()
+    )
     first_loss: float | None = None
     exploded_epochs = 0
     base_lr = float(optimizer.lr) if (schedule is not None and optimizer is not None) else 0.0
     try:
+        if deferred:
+            assert call_before_update is not None
+            call_before_update(verdicts.before_update)
         for epoch in range(first_epoch, first_epoch + epochs):
             if schedule is not None and optimizer is not None:
                 optimizer.lr = base_lr * _factor(schedule, epoch)
                 history.learning_rate.append(float(optimizer.lr))
+            verdicts.verdict = None
             logs = train_epoch(epoch)
             history.record(epoch, logs)
             loss = logs["loss"]
@@ -215,12 +335,18 @@ def run_epochs(
                 history.stop_reason = "diverged"
                 history.diverged_epoch = epoch
                 break
-            monitored = sign * logs[history.monitor]
-            if monitored < best_value:  # NaN never counts as better
-                best_value = monitored
+            verdict = verdicts.verdict
+            if verdict is None:  # decided here, after the epoch (NaN never counts as better)
+                verdict = verdicts.improves(logs[history.monitor])
+            if verdict:
+                verdicts.best_value = sign * logs[history.monitor]
                 history.best_epoch = epoch
                 history.best_loss = logs[history.monitor]
-                best.save()
+                if verdicts.verdict is None:
+                    best.save()
+                else:  # the weights after the epoch's step are the best: no copy yet
+                    best.hold_live()
+                    shield.release()
             if progress is not None and progress.shown:
                 progress.update(_progress_text(logs))
             stop = False
@@ -241,6 +367,10 @@ def run_epochs(
         history.interrupted = True
         history.stop_reason = "interrupted"
     finally:
+        if deferred:
+            assert call_before_update is not None
+            call_before_update(None)
+        shield.uninstall()
         if progress is not None:
             progress.close()
     if history.interrupted or history.diverged or restore_best:
@@ -268,6 +398,7 @@ def _restore(
     # measure the kept weights themselves, and after a divergence compare with the start.
     kept = measure()
     if history.diverged and initial is not None:
+        best.commit()  # the parameters are about to hold the start for a while
         initial.restore()
         at_start = measure()
         if not math.isfinite(kept) or at_start <= kept:

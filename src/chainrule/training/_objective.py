@@ -503,6 +503,7 @@ class TensorStep:
         self._fresh: np.ndarray | None = None
         self._expecting = False
         self._expected: np.ndarray | None = None
+        self._before_update: Callable[[float], None] | None = None
         if compiled:
             from .. import compile as compile_step
 
@@ -541,10 +542,18 @@ class TensorStep:
             if check_again:
                 self._replay.check_again()
 
+    def call_before_update(self, hook: Callable[[float], None] | None) -> None:
+        """Call ``hook(loss)`` in every step, once the batch's loss is known and before
+        the optimizer changes the parameters (None: stop calling it)."""
+        self._before_update = hook
+        if self._replay is not None:
+            self._replay.before_update = hook
+
     def release(self) -> None:
         """Drop the references to one fit's model, loss and optimizer (kept between fits)."""
         self.forward = _unbound_forward
         self.outputs = None
+        self.call_before_update(None)
         self._fresh = self._expected = None
 
     def _objective(self, batch_X: np.ndarray, *arrays: np.ndarray) -> Tensor:
@@ -584,9 +593,12 @@ class TensorStep:
             outputs = self.forward(batch_X)
             loss = self.loss(outputs, *arrays)
             loss.backward()
+            value = float(loss.data)
+            if self._before_update is not None:
+                self._before_update(value)
             self.optimizer.step()
             self.outputs = outputs.data
-            return float(loss.data)
+            return value
         rows = len(batch_X)
         checked = self._checked.get(rows)
         unchecked = checked is None and rows in self._traced
