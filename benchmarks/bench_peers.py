@@ -632,6 +632,7 @@ def worker(side_name: str, workload_name: str, dtype_name: str, memory: bool) ->
     def answer(**fields: Any) -> None:
         print(json.dumps(fields), flush=True)
 
+    _pin_to_one_cpu()  # before a side imports its library and sizes its thread pools
     workload = workloads_named(workload_name)[0]
     dtype = np.dtype(dtype_name).type
     try:
@@ -677,7 +678,13 @@ THREADS: list[int | None] = [None]
 
 
 def worker_environment() -> dict[str, str]:
-    """The workers' environment: no OpenBLAS overrides, and the thread count if fixed."""
+    """The workers' environment: no OpenBLAS overrides, and the thread count if fixed.
+
+    With one thread, every worker is also pinned to one and the same CPU (see
+    :func:`_pin_to_one_cpu`): XLA's CPU client sizes its thread pool by the CPUs the
+    process may run on and ignores the thread flags, so without the pin JAX computed
+    on two cores while the others had one (wall time 1.6 ms against 2.9 ms of CPU time
+    per 784→256→256→10 step on a 2-core machine)."""
     env = {k: v for k, v in os.environ.items() if k not in BLAS_VARIABLES}
     threads = THREADS[0]
     if threads is not None:
@@ -685,10 +692,23 @@ def worker_environment() -> dict[str, str]:
             env[name] = str(threads)
         if threads == 1:
             env["XLA_FLAGS"] = (
-                env.get("XLA_FLAGS", "")
-                + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+                env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
             ).strip()
+            if hasattr(os, "sched_getaffinity"):
+                env[PINNED_CPU_VARIABLE] = str(min(os.sched_getaffinity(0)))
     return env
+
+
+#: The CPU a worker pins itself to (set by the coordinator when --threads is 1).
+PINNED_CPU_VARIABLE = "CHAINRULE_BENCH_CPU"
+
+
+def _pin_to_one_cpu() -> None:
+    """Run this worker on the one CPU the coordinator named, if it named one: the only
+    limit every library's thread pools obey (the samples run one process at a time)."""
+    cpu = os.environ.get(PINNED_CPU_VARIABLE)
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(cpu)})
 
 
 class Worker:
@@ -830,7 +850,8 @@ def run(args: argparse.Namespace) -> None:
     print(f"- command: python benchmarks/bench_peers.py {' '.join(sys.argv[1:])}".rstrip())
     print("- each side runs in its own process; samples interleave across processes")
     if args.threads is not None:
-        print(f"- threads per side: {args.threads} (BLAS, OpenMP, XLA)")
+        pinned = "; every side pinned to one CPU" if args.threads == 1 else ""
+        print(f"- threads per side: {args.threads} (BLAS, OpenMP, XLA){pinned}")
     wanted = [s.strip() for s in args.sides.split(",")] if args.sides else list(SIDES)
     names = []
     for name in wanted:
@@ -989,7 +1010,8 @@ def main() -> None:
         "--threads",
         type=int,
         help="threads per side for BLAS, OpenMP (PyTorch) and XLA (default: theirs); "
-        "1 makes runs on a shared, loaded machine far steadier",
+        "1 also pins every side to one CPU (XLA obeys only that) and makes runs on a "
+        "shared, loaded machine far steadier",
     )
     args = parser.parse_args()
     THREADS[0] = args.threads
