@@ -240,3 +240,24 @@ def test_the_hook_is_removed_after_fit() -> None:
     step = kept.step
     assert step._before_update is None and step._replay.before_update is None
     _reuse._keep(model, kept)
+
+
+def test_a_handler_the_program_sets_during_fit_stays(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = optim.SGD.step
+    calls = [0]
+
+    def own_handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    def step(self: optim.SGD) -> None:
+        calls[0] += 1
+        if calls[0] == 3:
+            signal.signal(signal.SIGINT, own_handler)
+        original(self)
+
+    monkeypatch.setattr(optim.SGD, "step", step)
+    try:
+        _train(False, epochs=5)
+        assert signal.getsignal(signal.SIGINT) is own_handler
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -127,8 +127,11 @@ class _InterruptShield:
         return True
 
     def uninstall(self) -> None:
+        """Put Python's default handler back (unless the program has set one of its own
+        meanwhile)."""
         if self.installed:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            if signal.getsignal(signal.SIGINT) == self._interrupted:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
             self.installed = False
 
     def _interrupted(self, signum: int, frame: Any) -> None:
