@@ -22,7 +22,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -76,10 +76,10 @@ class Workload:
             self._fit(getattr(self, attribute), callbacks)
         return self._fit(getattr(self, attribute), callbacks)
 
-    def _fit(self, model: nn.MLP, callbacks: list[Callable[..., None]] | None = None) -> float:
+    def _fit(self, model: nn.MLP, callbacks: Sequence[Callable[..., None]] = ()) -> float:
         start = time.perf_counter()
         cr.fit(model, self.X, self.y, lr=self.lr, epochs=self.epochs, batch_size=self.batch,
-               shuffle=False, progress=False, callbacks=callbacks or [])  # fmt: skip
+               shuffle=False, progress=False, callbacks=callbacks)  # fmt: skip
         return time.perf_counter() - start
 
     def step(self) -> float:

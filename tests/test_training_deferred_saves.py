@@ -245,6 +245,7 @@ def test_the_hook_is_removed_after_fit() -> None:
 def test_a_handler_the_program_sets_during_fit_stays(monkeypatch: pytest.MonkeyPatch) -> None:
     original = optim.SGD.step
     calls = [0]
+    replaced: list[Any] = []
 
     def own_handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -252,12 +253,15 @@ def test_a_handler_the_program_sets_during_fit_stays(monkeypatch: pytest.MonkeyP
     def step(self: optim.SGD) -> None:
         calls[0] += 1
         if calls[0] == 3:
-            signal.signal(signal.SIGINT, own_handler)
+            replaced.append(signal.signal(signal.SIGINT, own_handler))
         original(self)
 
     monkeypatch.setattr(optim.SGD, "step", step)
     try:
         _train(False, epochs=5)
+        # The handler replaced was fit's own (so fit had one to put back), and fit left
+        # the program's in place.
+        assert replaced and replaced[0] is not signal.default_int_handler
         assert signal.getsignal(signal.SIGINT) is own_handler
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
