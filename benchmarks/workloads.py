@@ -85,9 +85,11 @@ class Workload:
 
     @property
     def matmul_flops(self) -> int:
-        """Multiply-adds of the step's matrix products (forward, and two per layer back)."""
-        pairs = zip(self.sizes[:-1], self.sizes[1:])
-        return sum(3 * self.batch * a * b for a, b in pairs)
+        """Floating-point operations (a multiply-add is two) of the step's matrix products:
+        per layer the forward and the weight gradient, and the input gradient for every
+        layer but the first, whose input is the data (the products of the BLAS limit)."""
+        pairs = enumerate(zip(self.sizes[:-1], self.sizes[1:]))
+        return sum(2 * self.batch * a * b * (3 if k else 2) for k, (a, b) in pairs)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -203,18 +205,20 @@ def median(values: list[float]) -> float:
 
 
 def interleaved_cpu_times(
-    sides: dict[str, Callable[[], Any]], calls: int, rounds: int
+    sides: dict[str, Callable[[], Any]], calls: int | dict[str, int], rounds: int
 ) -> dict[str, list[float]]:
-    """µs of CPU time per call of each side, one figure per round of ``calls`` calls, the
-    sides interleaved round by round (``time.process_time``: other processes on a loaded
-    machine bend it less than wall time)."""
+    """µs of CPU time per call of each side, one figure per round of ``calls`` calls (one
+    count for all, or a count per side), the sides interleaved round by round
+    (``time.process_time``: other processes on a loaded machine bend it less than wall
+    time)."""
+    counts = calls if isinstance(calls, dict) else dict.fromkeys(sides, calls)
     times: dict[str, list[float]] = {side: [] for side in sides}
     for _ in range(rounds):
         for side, call in sides.items():
             start = time.process_time()
-            for _ in range(calls):
+            for _ in range(counts[side]):
                 call()
-            times[side].append((time.process_time() - start) / calls * 1e6)
+            times[side].append((time.process_time() - start) / counts[side] * 1e6)
     return times
 
 
